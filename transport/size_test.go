@@ -1,0 +1,5 @@
+package transport
+
+import "unsafe"
+
+const connSize = unsafe.Sizeof(Conn{})
