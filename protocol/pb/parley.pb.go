@@ -46,6 +46,7 @@ const (
 	ErrorCode_SHUTTING_DOWN          ErrorCode = 15 // the node is draining; reconnect later
 	ErrorCode_IDLE_TIMEOUT           ErrorCode = 16 // Goodbye: no frame within the idle timeout
 	ErrorCode_DISABLED               ErrorCode = 17 // account or device disabled/removed by the operator
+	ErrorCode_REPLACED               ErrorCode = 18 // Goodbye: a newer connection of the same device took over; do not reconnect automatically
 )
 
 // Enum value maps for ErrorCode.
@@ -69,6 +70,7 @@ var (
 		15: "SHUTTING_DOWN",
 		16: "IDLE_TIMEOUT",
 		17: "DISABLED",
+		18: "REPLACED",
 	}
 	ErrorCode_value = map[string]int32{
 		"ERROR_CODE_UNSPECIFIED": 0,
@@ -89,6 +91,7 @@ var (
 		"SHUTTING_DOWN":          15,
 		"IDLE_TIMEOUT":           16,
 		"DISABLED":               17,
+		"REPLACED":               18,
 	}
 )
 
@@ -2568,7 +2571,7 @@ const file_parley_proto_rawDesc = "" +
 	"\vDeliveryAck\x12\x12\n" +
 	"\x04seqs\x18\x01 \x03(\x04R\x04seqs\",\n" +
 	"\fQueueDrained\x12\x1c\n" +
-	"\tdelivered\x18\x01 \x01(\x04R\tdelivered*\xdc\x02\n" +
+	"\tdelivered\x18\x01 \x01(\x04R\tdelivered*\xea\x02\n" +
 	"\tErrorCode\x12\x1a\n" +
 	"\x16ERROR_CODE_UNSPECIFIED\x10\x00\x12\r\n" +
 	"\tBAD_FRAME\x10\x01\x12\x13\n" +
@@ -2589,7 +2592,8 @@ const file_parley_proto_rawDesc = "" +
 	"\x12ALREADY_REGISTERED\x10\x0e\x12\x11\n" +
 	"\rSHUTTING_DOWN\x10\x0f\x12\x10\n" +
 	"\fIDLE_TIMEOUT\x10\x10\x12\f\n" +
-	"\bDISABLED\x10\x11*a\n" +
+	"\bDISABLED\x10\x11\x12\f\n" +
+	"\bREPLACED\x10\x12*a\n" +
 	"\fEnvelopeType\x12\x1d\n" +
 	"\x19ENVELOPE_TYPE_UNSPECIFIED\x10\x00\x12\x0e\n" +
 	"\n" +

@@ -1,0 +1,108 @@
+package server
+
+import (
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// Config configures a node. Every zero value means the documented default,
+// so Config{} runs a node like `parley serve` with no flags. A Config is
+// read once by New; changing it afterwards has no effect.
+type Config struct {
+	// DataDir holds the store, the node key (node.key) and the admin token
+	// (admin.token). Default "./parley-data"; created 0700 if missing.
+	DataDir string
+	// Listen is the Noise-over-TCP address. Default "127.0.0.1:5222".
+	Listen string
+	// HTTP serves /healthz, /readyz and /ws. Default "127.0.0.1:8080".
+	HTTP string
+	// Admin serves the admin API. Default "127.0.0.1:8081". Keep it private.
+	Admin string
+	// Registration is "open" (anyone may register) or "invite" (a code
+	// from the admin API is needed). Default "open".
+	Registration string
+	// QueueTTL is how long a queued entry waits for an offline device.
+	// Default 30 days.
+	QueueTTL time.Duration
+	// HandshakeTimeout bounds the Noise handshake. Default 10 s.
+	HandshakeTimeout time.Duration
+	// IdleTimeout closes a connection that sent no frame for this long;
+	// clients ping well within it. Default 3 min.
+	IdleTimeout time.Duration
+	// WriteTimeout bounds one write to a device. Default 15 s.
+	WriteTimeout time.Duration
+	// DeliveryWindow is the most unacknowledged Deliver frames per
+	// connection. Default 256.
+	DeliveryWindow int
+	// PrekeyLowThreshold: a device whose one-time prekey or KEM prekey stock
+	// falls below it is told to refill. Default 20.
+	PrekeyLowThreshold int
+	// FetchRate is how many bundles one device may fetch per minute (also
+	// the burst). Default 120.
+	FetchRate int
+	// ExpireInterval is how often expired queue entries are deleted.
+	// Default 1 min.
+	ExpireInterval time.Duration
+	// ShutdownTimeout bounds how long Run waits for sessions to end after
+	// saying Goodbye. Default 5 s.
+	ShutdownTimeout time.Duration
+	// Logger receives the node's logs. Default: discard.
+	Logger *slog.Logger
+	// Now is the node's clock (timestamps, queue expiry, rate limits).
+	// Default time.Now. Connection deadlines always use the real clock.
+	Now func() time.Time
+}
+
+// Registration modes.
+const (
+	RegistrationOpen   = "open"
+	RegistrationInvite = "invite"
+)
+
+func (c Config) withDefaults() (Config, error) {
+	def := func(s *string, v string) {
+		if *s == "" {
+			*s = v
+		}
+	}
+	defD := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	defI := func(i *int, v int) {
+		if *i == 0 {
+			*i = v
+		}
+	}
+	def(&c.DataDir, "./parley-data")
+	def(&c.Listen, "127.0.0.1:5222")
+	def(&c.HTTP, "127.0.0.1:8080")
+	def(&c.Admin, "127.0.0.1:8081")
+	def(&c.Registration, RegistrationOpen)
+	defD(&c.QueueTTL, 30*24*time.Hour)
+	defD(&c.HandshakeTimeout, 10*time.Second)
+	defD(&c.IdleTimeout, 3*time.Minute)
+	defD(&c.WriteTimeout, 15*time.Second)
+	defI(&c.DeliveryWindow, 256)
+	defI(&c.PrekeyLowThreshold, 20)
+	defI(&c.FetchRate, 120)
+	defD(&c.ExpireInterval, time.Minute)
+	defD(&c.ShutdownTimeout, 5*time.Second)
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	switch {
+	case c.Registration != RegistrationOpen && c.Registration != RegistrationInvite:
+		return c, fmt.Errorf("%w: registration %q: want open or invite", ErrBadConfig, c.Registration)
+	case c.QueueTTL < 0, c.HandshakeTimeout < 0, c.IdleTimeout < 0, c.WriteTimeout < 0, c.ExpireInterval < 0, c.ShutdownTimeout < 0:
+		return c, fmt.Errorf("%w: durations must not be negative", ErrBadConfig)
+	case c.DeliveryWindow < 0, c.PrekeyLowThreshold < 0, c.FetchRate < 0:
+		return c, fmt.Errorf("%w: limits must not be negative", ErrBadConfig)
+	}
+	return c, nil
+}

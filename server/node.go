@@ -1,0 +1,307 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/thejerf/suture/v4"
+
+	"github.com/parley-im/parley/protocol"
+	"github.com/parley-im/parley/protocol/pb"
+	"github.com/parley-im/parley/server/admin"
+	"github.com/parley-im/parley/server/keys"
+	"github.com/parley-im/parley/server/router"
+	"github.com/parley-im/parley/server/session"
+	"github.com/parley-im/parley/store"
+	"github.com/parley-im/parley/store/pebble"
+	"github.com/parley-im/parley/transport"
+)
+
+// Node is one Parley node. Create it with New, then call Run once.
+type Node struct {
+	cfg    Config
+	log    *slog.Logger
+	key    transport.StaticKey
+	token  string
+	store  store.Store
+	router *router.Router
+	keys   *keys.Service
+	env    *session.Env
+
+	tcp, http, admin net.Listener
+	started          time.Time
+
+	ready   chan struct{}   // closed once Run serves
+	stopCtx context.Context // cancelled when Run begins shutting down
+	stop    context.CancelFunc
+	conns   sync.WaitGroup
+
+	liveMu sync.Mutex
+	live   map[*session.Session]struct{} // guarded by liveMu: sessions to say Goodbye to at shutdown
+
+	frameHook atomic.Pointer[func(protocol.Address, *pb.ClientFrame)] // tests only (export_test.go)
+
+	stats counters
+}
+
+// counters are the node-wide figures behind Stats.
+type counters struct {
+	connections     atomic.Int64
+	sessions        atomic.Int64
+	handshakes      atomic.Uint64
+	handshakeErrors atomic.Uint64
+	panics          atomic.Uint64
+	expired         atomic.Uint64
+}
+
+// Stats is a snapshot of the node's counters.
+type Stats = admin.Stats
+
+// New prepares a node: it creates DataDir, loads or creates the node key
+// and admin token, opens the store and binds the three listeners, so
+// configuration errors (a port in use, an unreadable key) surface here. It
+// serves nothing until Run.
+func New(cfg Config) (*Node, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("server: data dir: %w", err)
+	}
+	n := &Node{
+		cfg:     cfg,
+		log:     cfg.Logger.With("component", "node"),
+		router:  router.New(),
+		ready:   make(chan struct{}),
+		live:    make(map[*session.Session]struct{}),
+		started: cfg.Now(),
+	}
+	n.stopCtx, n.stop = context.WithCancel(context.Background())
+	if n.key, err = loadOrCreateKey(cfg.DataDir); err != nil {
+		return nil, err
+	}
+	if n.token, err = loadOrCreateToken(cfg.DataDir); err != nil {
+		return nil, err
+	}
+	st, err := pebble.Open(filepath.Join(cfg.DataDir, storeDir), pebble.Options{Logger: cfg.Logger.With("component", "store"), Now: cfg.Now})
+	if err != nil {
+		return nil, fmt.Errorf("server: open store: %w", err)
+	}
+	n.store = st
+	fail := func(err error) (*Node, error) {
+		n.closeListeners()
+		_ = st.Close()
+		return nil, err
+	}
+	if n.tcp, err = net.Listen("tcp", cfg.Listen); err != nil {
+		return fail(fmt.Errorf("server: listen: %w", err))
+	}
+	if n.http, err = net.Listen("tcp", cfg.HTTP); err != nil {
+		return fail(fmt.Errorf("server: http listen: %w", err))
+	}
+	if n.admin, err = net.Listen("tcp", cfg.Admin); err != nil {
+		return fail(fmt.Errorf("server: admin listen: %w", err))
+	}
+	_ = os.Remove(filepath.Join(cfg.DataDir, adminAddrFile))
+	if err := writeNew(filepath.Join(cfg.DataDir, adminAddrFile), []byte(n.admin.Addr().String()+"\n")); err != nil {
+		return fail(err)
+	}
+	n.keys = keys.New(keys.Config{
+		Store:        st,
+		LowThreshold: cfg.PrekeyLowThreshold,
+		FetchRate:    cfg.FetchRate,
+		Now:          cfg.Now,
+		Notify: func(a protocol.Address, low *pb.PrekeysLow) {
+			if p := n.router.Lookup(a); p != nil {
+				p.PrekeysLow(low)
+			}
+		},
+	})
+	n.env = &session.Env{
+		Store:          st,
+		Router:         n.router,
+		Keys:           n.keys,
+		Logger:         cfg.Logger.With("component", "session"),
+		Now:            cfg.Now,
+		Registration:   cfg.Registration,
+		QueueTTL:       cfg.QueueTTL,
+		IdleTimeout:    cfg.IdleTimeout,
+		WriteTimeout:   cfg.WriteTimeout,
+		DeliveryWindow: cfg.DeliveryWindow,
+		Wrap:           n.wrapHandler,
+		OnPanic:        func() { n.stats.panics.Add(1) },
+		OnAuth:         func() { n.stats.sessions.Add(1) },
+		OnClose:        func() { n.stats.sessions.Add(-1) },
+	}
+	return n, nil
+}
+
+// TCPAddr is the bound Noise-over-TCP address.
+func (n *Node) TCPAddr() net.Addr { return n.tcp.Addr() }
+
+// HTTPAddr is the bound HTTP address (/ws, /healthz, /readyz).
+func (n *Node) HTTPAddr() net.Addr { return n.http.Addr() }
+
+// AdminAddr is the bound admin API address.
+func (n *Node) AdminAddr() net.Addr { return n.admin.Addr() }
+
+// ServerKey is the node's Noise static public key, which clients pin.
+func (n *Node) ServerKey() transport.PublicKey { return n.key.Public() }
+
+// AdminToken is the bearer token of the admin API.
+func (n *Node) AdminToken() string { return n.token }
+
+// Ready is closed once Run is serving every listener.
+func (n *Node) Ready() <-chan struct{} { return n.ready }
+
+// Stats returns the node's counters.
+func (n *Node) Stats() Stats {
+	return Stats{
+		Connections:      n.stats.connections.Load(),
+		Sessions:         n.stats.sessions.Load(),
+		Handshakes:       n.stats.handshakes.Load(),
+		HandshakeErrors:  n.stats.handshakeErrors.Load(),
+		PanicsRecovered:  n.stats.panics.Load(),
+		QueueExpired:     n.stats.expired.Load(),
+		UptimeSeconds:    int64(n.cfg.Now().Sub(n.started) / time.Second),
+		RegistrationMode: n.cfg.Registration,
+	}
+}
+
+// Run serves until ctx ends, then shuts down gracefully: it stops accepting,
+// says Goodbye{SHUTTING_DOWN} to every session, waits for them (at most
+// ShutdownTimeout), and closes the store. Call it once.
+func (n *Node) Run(ctx context.Context) error {
+	sup := suture.New("parley", suture.Spec{
+		EventHook: func(e suture.Event) { n.log.Warn("supervisor", "event", e.String()) },
+		Timeout:   n.cfg.ShutdownTimeout,
+	})
+	sup.Add(&acceptService{n: n})
+	sup.Add(&httpService{name: "http", ln: n.http, handler: n.httpHandler()})
+	sup.Add(&httpService{name: "admin", ln: n.admin, handler: admin.Handler(admin.Config{
+		Token: n.token, Invites: n.store, Stats: n.Stats, Logger: n.cfg.Logger.With("component", "admin"), Now: n.cfg.Now,
+	})})
+	sup.Add(&expiryService{n: n})
+
+	supCtx, stopSup := context.WithCancel(context.Background())
+	done := sup.ServeBackground(supCtx)
+	close(n.ready)
+	n.log.Info("node running", "tcp", n.TCPAddr().String(), "http", n.HTTPAddr().String(), "admin", n.AdminAddr().String(), "key", n.ServerKey().String())
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case err := <-done:
+		runErr = fmt.Errorf("server: supervisor stopped: %w", err)
+	}
+	n.log.Info("node shutting down")
+	n.stop()
+	stopSup()
+	if runErr == nil {
+		<-done
+	}
+	n.closeListeners()
+	n.kickAll()
+	if !waitTimeout(&n.conns, n.cfg.ShutdownTimeout) {
+		n.log.Warn("sessions still running after the shutdown timeout; closing them")
+		n.closeAll()
+		n.conns.Wait()
+	}
+	if err := n.store.Close(); err != nil && runErr == nil {
+		runErr = fmt.Errorf("server: close store: %w", err)
+	}
+	n.log.Info("node stopped")
+	return runErr
+}
+
+func (n *Node) closeListeners() {
+	for _, ln := range []net.Listener{n.tcp, n.http, n.admin} {
+		if ln != nil {
+			_ = ln.Close()
+		}
+	}
+}
+
+func (n *Node) kickAll() {
+	n.liveMu.Lock()
+	ss := make([]*session.Session, 0, len(n.live))
+	for s := range n.live {
+		ss = append(ss, s)
+	}
+	n.liveMu.Unlock()
+	for _, s := range ss {
+		s.Kick(pb.ErrorCode_SHUTTING_DOWN, "node shutting down; reconnect later", 1000)
+	}
+}
+
+func (n *Node) closeAll() {
+	n.liveMu.Lock()
+	defer n.liveMu.Unlock()
+	for s := range n.live {
+		s.Kick(pb.ErrorCode_SHUTTING_DOWN, "node shutting down", 1000)
+	}
+}
+
+func waitTimeout(wg *sync.WaitGroup, d time.Duration) bool {
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return true
+	case <-time.After(d):
+		return false
+	}
+}
+
+// serveConn runs one connection from handshake to close, on the goroutine
+// that accepted it (so a connection is one goroutine from the start).
+func (n *Node) serveConn(nc net.Conn) {
+	defer n.conns.Done()
+	n.stats.connections.Add(1)
+	defer n.stats.connections.Add(-1)
+	hctx, cancel := context.WithTimeout(n.stopCtx, n.cfg.HandshakeTimeout)
+	c, err := transport.Server(hctx, nc, transport.ServerConfig{Key: n.key, HandshakeTimeout: n.cfg.HandshakeTimeout})
+	cancel()
+	if err != nil {
+		n.stats.handshakeErrors.Add(1)
+		n.log.Debug("handshake failed", "remote", nc.RemoteAddr().String(), "err", err)
+		_ = nc.Close()
+		return
+	}
+	n.stats.handshakes.Add(1)
+	s := session.New(n.env, c)
+	n.liveMu.Lock()
+	select {
+	case <-n.stopCtx.Done():
+		n.liveMu.Unlock()
+		s.Kick(pb.ErrorCode_SHUTTING_DOWN, "node shutting down; reconnect later", 1000)
+		return
+	default:
+	}
+	n.live[s] = struct{}{}
+	n.liveMu.Unlock()
+	s.Run(context.Background())
+	n.liveMu.Lock()
+	delete(n.live, s)
+	n.liveMu.Unlock()
+}
+
+// wrapHandler lets tests see (and break) frames: the panic-injection hook.
+func (n *Node) wrapHandler(h session.Handler) session.Handler {
+	hook := n.frameHook.Load()
+	if hook == nil {
+		return h
+	}
+	return func(ctx context.Context, s *session.Session, f *pb.ClientFrame) error {
+		(*hook)(s.Addr(), f)
+		return h(ctx, s, f)
+	}
+}

@@ -1,0 +1,100 @@
+package session
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/parley-im/parley/protocol"
+	"github.com/parley-im/parley/protocol/pb"
+	"github.com/parley-im/parley/store"
+)
+
+const (
+	// maxAckSeqs bounds one DeliveryAck; a well-behaved device never has
+	// more than the delivery window outstanding.
+	maxAckSeqs = 4096
+	// maxReceiptIDs keeps one receipt's Deliver frame far below
+	// protocol.MaxFrameSize (18 bytes per id).
+	maxReceiptIDs = 1024
+)
+
+// handleDeliveryAck deletes acknowledged entries and, for every envelope
+// that existed and was not silent, queues a DELIVERED receipt to all devices
+// of its sender (one receipt per sender per ack). Receipts get no receipts.
+func handleDeliveryAck(ctx context.Context, s *Session, f *pb.ClientFrame) error {
+	seqs := f.GetDeliveryAck().Seqs
+	if len(seqs) == 0 {
+		return nil
+	}
+	if len(seqs) > maxAckSeqs {
+		return bye(pb.ErrorCode_BAD_FRAME, fmt.Sprintf("more than %d seqs in one ack", maxAckSeqs))
+	}
+	acked, err := s.env.Store.Ack(ctx, s.addr, seqs)
+	if err != nil {
+		return fmt.Errorf("ack for %s: %w", s.addr, err)
+	}
+	s.acked(seqs)
+	return s.sendReceipts(ctx, acked)
+}
+
+func (s *Session) sendReceipts(ctx context.Context, acked []store.Entry) error {
+	var senders []string
+	ids := make(map[string][][]byte)
+	for i := range acked {
+		d, err := decodePayload(acked[i].Payload)
+		if err != nil {
+			s.env.Logger.Error("undecodable queue entry", "device", s.addr.String(), "seq", acked[i].Seq, "err", err)
+			continue
+		}
+		e := d.GetEnvelope()
+		// Copies of one's own sends to one's other devices are not
+		// deliveries to the recipient, so they make no receipt.
+		if e == nil || e.Silent || e.To != s.addr.User {
+			continue
+		}
+		if _, ok := ids[e.From]; !ok {
+			senders = append(senders, e.From)
+		}
+		ids[e.From] = append(ids[e.From], e.MessageId)
+	}
+	if len(senders) == 0 {
+		return nil
+	}
+	now := s.env.Now()
+	var entries []*store.Entry
+	var targets []protocol.Address
+	for _, user := range senders {
+		dl, err := deviceList(ctx, s.env.Store, user)
+		if err != nil {
+			continue // the sender's account is gone: nobody to tell
+		}
+		all := ids[user]
+		for len(all) > 0 {
+			n := min(len(all), maxReceiptIDs)
+			p, err := receiptPayload(&pb.Receipt{
+				Type:         pb.ReceiptType_DELIVERED,
+				From:         s.addr.User,
+				FromDevice:   s.addr.Device,
+				MessageIds:   all[:n],
+				ServerTimeMs: now.UnixMilli(),
+			})
+			if err != nil {
+				return err
+			}
+			all = all[n:]
+			for _, d := range dl.DeviceIds {
+				a := protocol.Address{User: user, Device: d}
+				entries = append(entries, &store.Entry{Device: a, Payload: p, Expires: now.Add(s.env.QueueTTL)})
+				targets = append(targets, a)
+			}
+		}
+	}
+	if len(entries) == 0 {
+		return nil
+	}
+	if err := s.env.Store.Enqueue(ctx, entries); err != nil {
+		return fmt.Errorf("receipts from %s: %w", s.addr, err)
+	}
+	s.env.Router.Nudge(targets...)
+	return nil
+}

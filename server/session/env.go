@@ -1,0 +1,48 @@
+package session
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/parley-im/parley/protocol/pb"
+	"github.com/parley-im/parley/server/keys"
+	"github.com/parley-im/parley/server/router"
+	"github.com/parley-im/parley/store"
+)
+
+// Env is what every session of a node shares. The node builds it once;
+// it is never modified after the first session starts.
+type Env struct {
+	Store  store.Store
+	Router *router.Router
+	Keys   *keys.Service
+	Logger *slog.Logger
+	Now    func() time.Time
+
+	// Registration is "open" or "invite".
+	Registration string
+	// QueueTTL is how long a queued entry waits for its device.
+	QueueTTL time.Duration
+	// IdleTimeout closes a connection that sent no frame for this long.
+	IdleTimeout time.Duration
+	// WriteTimeout bounds one write, so a device that stops reading cannot
+	// pin a pump forever.
+	WriteTimeout time.Duration
+	// DeliveryWindow is the most Deliver frames unacknowledged at once.
+	DeliveryWindow int
+
+	// Wrap, if set, wraps every frame handler (after the built-in checks):
+	// the hook for metrics and for tests.
+	Wrap func(Handler) Handler
+	// OnPanic is called after a panic in a handler or pump was recovered.
+	OnPanic func()
+	// OnAuth and OnClose track authenticated sessions for node stats.
+	OnAuth, OnClose func()
+}
+
+// Handler handles one frame of one type. It returns nil after writing its
+// reply, a *protocol.Error to answer with Error (the connection stays), or
+// another error: a goodbye closes the connection, anything else is logged
+// and answered with INTERNAL.
+type Handler func(ctx context.Context, s *Session, f *pb.ClientFrame) error

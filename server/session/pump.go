@@ -1,0 +1,166 @@
+package session
+
+import (
+	"context"
+	"sync"
+
+	"github.com/parley-im/parley/protocol/pb"
+)
+
+// pumpBatch bounds one ReadQueue and so one coalesced write.
+const pumpBatch = 64
+
+// kick starts the pump, or tells the running one to look again. It never
+// blocks, so the router and the keys service may call it from anywhere.
+func (s *Session) kick() {
+	s.mu.Lock()
+	if s.closed || !s.delivering {
+		s.mu.Unlock()
+		return
+	}
+	if s.pumping {
+		s.more = true
+		s.mu.Unlock()
+		return
+	}
+	s.pumping = true
+	s.more = false
+	if s.pumpDone == nil {
+		s.pumpDone = new(sync.WaitGroup)
+	}
+	s.pumpDone.Add(1)
+	wg := s.pumpDone
+	s.mu.Unlock()
+	go s.pump(wg)
+}
+
+// pump sends pending notices and queued entries until the queue is drained
+// or the window is full, then exits. Only one runs at a time (pumping).
+func (s *Session) pump(wg *sync.WaitGroup) {
+	defer wg.Done()
+	defer s.recoverPanic("pump")
+	ctx := context.Background()
+	var frames [][]byte
+	var buf []byte
+	for {
+		s.mu.Lock()
+		if s.closed {
+			s.pumping = false
+			s.mu.Unlock()
+			return
+		}
+		s.more = false
+		low := s.low
+		s.low = nil
+		room := s.env.DeliveryWindow - s.inflight
+		after := s.lastSent
+		s.mu.Unlock()
+
+		frames, buf = frames[:0], buf[:0]
+		if low != nil {
+			if err := s.writeFrame(&pb.ServerFrame{Body: &pb.ServerFrame_PrekeysLow{PrekeysLow: low}}); err != nil {
+				s.stopPump(err)
+				return
+			}
+		}
+		if room <= 0 {
+			s.mu.Lock()
+			if s.more {
+				s.mu.Unlock()
+				continue
+			}
+			s.windowFull = true
+			s.pumping = false
+			s.mu.Unlock()
+			return
+		}
+		limit := min(room, pumpBatch)
+		entries, err := s.env.Store.ReadQueue(ctx, s.addr, after, limit)
+		if err != nil {
+			s.stopPump(err)
+			return
+		}
+		// One buffer for every frame of the batch: frames slice into it.
+		size := 0
+		for i := range entries {
+			size += len(entries[i].Payload) + 24
+		}
+		if cap(buf) < size {
+			buf = make([]byte, 0, size)
+		}
+		for i := range entries {
+			start := len(buf)
+			buf = appendDeliverFrame(buf, entries[i].Seq, entries[i].Payload)
+			frames = append(frames, buf[start:len(buf):len(buf)])
+		}
+
+		s.mu.Lock()
+		if len(entries) > 0 {
+			s.lastSent = entries[len(entries)-1].Seq
+			s.inflight += len(entries)
+			if !s.drainedSent {
+				s.initialSent += uint64(len(entries))
+			}
+		}
+		drained := len(entries) < limit && !s.drainedSent
+		if drained {
+			s.drainedSent = true
+		}
+		n := s.initialSent
+		s.mu.Unlock()
+
+		if drained {
+			qd, err := marshalFrame(&pb.ServerFrame{Body: &pb.ServerFrame_QueueDrained{QueueDrained: &pb.QueueDrained{Delivered: n}}})
+			if err != nil {
+				s.stopPump(err)
+				return
+			}
+			frames = append(frames, qd)
+		}
+		if len(frames) > 0 {
+			s.setWriteDeadline()
+			if err := s.conn.WriteFrames(frames); err != nil {
+				s.stopPump(err)
+				return
+			}
+		}
+		if len(entries) == limit {
+			continue // maybe more behind them
+		}
+		s.mu.Lock()
+		if s.more && !s.closed {
+			s.mu.Unlock()
+			continue
+		}
+		s.pumping = false
+		s.mu.Unlock()
+		return
+	}
+}
+
+// stopPump ends the pump after a write or store failure and closes the
+// connection: the device reconnects and the queue is still there.
+func (s *Session) stopPump(err error) {
+	s.env.Logger.Debug("pump stopped", "device", s.addr.String(), "err", err)
+	s.mu.Lock()
+	s.pumping = false
+	s.mu.Unlock()
+	s.sayGoodbye(&pb.Goodbye{Code: pb.ErrorCode_INTERNAL, Reason: "delivery failed; reconnect"})
+}
+
+// acked frees window slots for entries sent on this connection and restarts
+// a pump that stopped on a full window.
+func (s *Session) acked(seqs []uint64) {
+	s.mu.Lock()
+	for _, q := range seqs {
+		if q <= s.lastSent && s.inflight > 0 {
+			s.inflight--
+		}
+	}
+	restart := s.windowFull
+	s.windowFull = false
+	s.mu.Unlock()
+	if restart {
+		s.kick()
+	}
+}
