@@ -64,7 +64,8 @@ var forbiddenInSDK = []string{
 	"github.com/parley-im/parley/store",
 	"github.com/cockroachdb/pebble",
 	"os/exec",
-	"syscall",
+	"os/signal",
+	"golang.org/x/term",
 }
 
 // TestSDKCoreDependencies checks the transitive imports of the SDK core and

@@ -1,0 +1,48 @@
+package client
+
+import (
+	"errors"
+
+	"github.com/parley-im/parley/client/storage"
+)
+
+// Sentinel errors. Errors from the node are *protocol.Error values (match
+// them with errors.Is(err, &protocol.Error{Code: pb.ErrorCode_X}) or
+// protocol.CodeOf); these are the SDK's own.
+var (
+	// ErrNotRegistered: this device has no account yet (run Register).
+	ErrNotRegistered = errors.New("this device is not registered (run `parley register HANDLE` first)")
+	// ErrAlreadyRegistered: Register was called on a registered device.
+	ErrAlreadyRegistered = errors.New("this device is already registered")
+	// ErrNotConnected: the call needs a live connection to the node.
+	ErrNotConnected = errors.New("not connected to the node")
+	// ErrClosed: the Client was closed.
+	ErrClosed = errors.New("client closed")
+	// ErrDeviceUnknown: the node no longer knows this device (removed or
+	// the node's data was reset).
+	ErrDeviceUnknown = errors.New("the node does not know this device any more (removed, or the node's data was reset)")
+	// ErrNoSuchUser: the peer has no account (or no devices) on the node.
+	// The error returned is a *NoSuchUserError naming the user.
+	ErrNoSuchUser = errors.New("no such user")
+	// ErrTextTooLong: the text exceeds MaxTextSize.
+	ErrTextTooLong = errors.New("message text too long")
+	// ErrSelf: messages to one's own user are not supported yet.
+	ErrSelf = errors.New("cannot send to yourself")
+	// ErrUnknownMessage: no history item has that id.
+	ErrUnknownMessage = errors.New("unknown message id")
+	// ErrBadRecord: a stored record could not be decoded (corrupt storage
+	// or a newer incompatible build).
+	ErrBadRecord = errors.New("corrupt local record")
+	// ErrNotFound is storage.ErrNotFound, re-exported for callers of the
+	// SDK that implement Storage.
+	ErrNotFound = storage.ErrNotFound
+)
+
+// NoSuchUserError names the user the node does not know; it matches
+// ErrNoSuchUser with errors.Is.
+type NoSuchUserError struct{ User string }
+
+func (e *NoSuchUserError) Error() string { return e.User + " is not registered on this node" }
+
+// Is makes errors.Is(err, ErrNoSuchUser) true.
+func (e *NoSuchUserError) Is(target error) bool { return target == ErrNoSuchUser }

@@ -1,0 +1,4 @@
+package client
+
+// SetTestHookBeforeAck installs the simulated-crash hook (tests only).
+func SetTestHookBeforeAck(c *Client, f func() error) { c.testHookBeforeAck.Store(&f) }

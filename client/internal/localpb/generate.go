@@ -1,0 +1,3 @@
+package localpb
+
+//go:generate protoc --go_out=. --go_opt=paths=source_relative local.proto

@@ -1,0 +1,170 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/parley-im/parley/client"
+	"github.com/parley-im/parley/protocol"
+)
+
+// chatHistory is how many past messages `chat` shows on start.
+const chatHistory = 20
+
+func runChat(ctx context.Context, g *globalFlags, args []string) error {
+	fs := newFlagSet("chat", "chat USER")
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		fs.Usage()
+		return errUsage
+	}
+	peer := pos[0]
+	if err := protocol.ValidateHandle(peer); err != nil {
+		return err
+	}
+	d, err := openDevice(g, true)
+	if err != nil {
+		return err
+	}
+	defer d.close()
+	if err := d.connect(ctx, g); err != nil {
+		return err
+	}
+	ansi := colour()
+	items, err := d.History(ctx, peer, chatHistory)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("── chat with %s ── type a message and Enter; /quit to leave ──\n", peer)
+	var unread []client.MessageID
+	for _, it := range items {
+		fmt.Println(historyLine(it, ansi))
+		if !it.Outgoing && !it.Read && !it.Undecryptable {
+			unread = append(unread, it.ID)
+		}
+	}
+	if err := markSeen(ctx, d, peer, unread); err != nil { // also clears this chat's inbox
+		fmt.Fprintf(os.Stderr, "read receipts: %v\n", err)
+	}
+
+	// Lines typed by the user; the reader goroutine ends with stdin.
+	lines := make(chan string)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(os.Stdin)
+		sc.Buffer(make([]byte, 0, 4096), client.MaxTextSize+1)
+		for sc.Scan() {
+			select {
+			case lines <- sc.Text():
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	// What each of our message ids said, to show which message got a tick.
+	texts := map[client.MessageID]string{}
+	for _, it := range items {
+		if it.Outgoing {
+			texts[it.ID] = it.Text
+		}
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case line, ok := <-lines:
+			if !ok {
+				return nil
+			}
+			line = strings.TrimSpace(line)
+			switch {
+			case line == "":
+				continue
+			case line == "/quit" || line == "/q":
+				return nil
+			case strings.HasPrefix(line, "/"):
+				fmt.Println("commands: /quit")
+				continue
+			}
+			id, err := d.Send(ctx, peer, line)
+			if err != nil {
+				fmt.Fprintf(os.Stderr, "not sent: %v\n", friendly(err, g))
+				continue
+			}
+			texts[id] = line
+			fmt.Printf("  %s: %s\n", statusLabel(client.StatusSent, ansi), snippet(line))
+		case ev := <-d.Events():
+			switch ev := ev.(type) {
+			case client.Message:
+				if ev.Peer != peer {
+					fmt.Printf("  (new message from %s: parley recv, or parley chat %s)\n", ev.Peer, ev.Peer)
+					continue
+				}
+				fmt.Println(historyLine(client.HistoryItem{
+					ID: ev.ID, Peer: ev.Peer, Outgoing: ev.Outgoing, From: ev.From, Text: ev.Text,
+					SentAt: ev.SentAt, ReceivedAt: ev.ReceivedAt, Status: client.StatusSent, Undecryptable: ev.Undecryptable,
+				}, ansi))
+				if ev.Outgoing {
+					texts[ev.ID] = ev.Text
+				}
+				if err := d.MarkShown(ctx, ev); err != nil {
+					return err
+				}
+				if !ev.Outgoing && !ev.Undecryptable {
+					if err := d.MarkRead(ctx, peer, ev.ID); err != nil {
+						fmt.Fprintf(os.Stderr, "read receipt: %v\n", err)
+					}
+				}
+			case client.StatusChange:
+				if ev.Peer == peer && ev.Status > client.StatusSent {
+					fmt.Printf("  %s: %s\n", statusLabel(ev.Status, ansi), snippet(texts[ev.ID]))
+				}
+			case client.IdentityChanged:
+				fmt.Printf("  ! the safety number with %s changed; compare it: parley safety %s\n", ev.User, ev.User)
+			case client.Disconnected:
+				if ev.Err != nil {
+					fmt.Printf("  (disconnected: %v; reconnecting…)\n", ev.Err)
+				}
+			case client.Connected:
+			}
+		}
+	}
+}
+
+// markSeen sends read receipts for what the screen shows and clears those
+// messages from the inbox.
+func markSeen(ctx context.Context, d *device, peer string, ids []client.MessageID) error {
+	if len(ids) > 0 {
+		if err := d.MarkRead(ctx, peer, ids...); err != nil {
+			return err
+		}
+	}
+	inbox, err := d.Inbox(ctx)
+	if err != nil {
+		return err
+	}
+	var mine []client.Message
+	for _, m := range inbox {
+		if m.Peer == peer {
+			mine = append(mine, m)
+		}
+	}
+	return d.MarkShown(ctx, mine...)
+}
+
+func snippet(s string) string {
+	if s == "" {
+		return "(earlier message)"
+	}
+	r := []rune(s)
+	if len(r) > 40 {
+		return "«" + string(r[:39]) + "…»"
+	}
+	return "«" + s + "»"
+}
