@@ -108,7 +108,7 @@ type Entry struct {
 	Device  protocol.Address
 	Seq     uint64 // assigned by Enqueue, strictly increasing per device, never reused
 	Payload []byte
-	Expires time.Time
+	Expires time.Time // zero: never expires
 }
 
 // Queues keeps the per-device message queues.

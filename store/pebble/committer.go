@@ -1,0 +1,341 @@
+package pebble
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+
+	"github.com/parley-im/parley/protocol"
+	"github.com/parley-im/parley/store"
+)
+
+// The committer is the only writer of queue entries, seq counters and the
+// expiry index. Owning them in one goroutine gives two properties at once:
+//
+//   - group commit: requests that arrive while a batch is being synced are
+//     gathered into the next batch, so concurrent senders share one fsync;
+//   - ordered visibility: seqs are assigned in the same goroutine that
+//     commits, batch after batch, and a Pebble batch becomes visible
+//     atomically, so an entry with seq N is never visible before every
+//     entry < N of the same device.
+
+// maxCachedCounters bounds the committer's cache of per-device seq counters.
+const maxCachedCounters = 1 << 16
+
+type reqKind uint8
+
+const (
+	reqEnqueue reqKind = iota
+	reqAck
+	reqExpire
+)
+
+// request is one caller's share of a group. The committer fills the result
+// fields and then closes done; the caller reads them only after that.
+type request struct {
+	kind    reqKind
+	entries []*store.Entry   // reqEnqueue; read-only for the committer
+	dev     protocol.Address // reqAck
+	seqs    []uint64         // reqAck: input; reqEnqueue: the assigned seqs
+	now     int64            // reqExpire
+
+	done  chan struct{}
+	acked []store.Entry
+	n     int
+	err   error
+}
+
+// submit hands r to the committer. ctx is honoured only until the committer
+// has the request; after that the caller waits for the commit (one sync), so
+// a caller never returns while its write may still land unannounced.
+func (s *Store) submit(ctx context.Context, r *request) error {
+	if err := s.send(ctx, r); err != nil {
+		return err
+	}
+	<-r.done
+	return r.err
+}
+
+// send queues r while holding closeMu's read side, so Close (which flips
+// closed under the write side before stopping the committer) cannot leave r
+// in the channel unanswered. The lock is released before waiting for the
+// commit: Close may then begin, and the committer still answers r.
+func (s *Store) send(ctx context.Context, r *request) error {
+	release, err := s.enter()
+	if err != nil {
+		return err
+	}
+	defer release()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	r.done = make(chan struct{})
+	select {
+	case s.reqs <- r:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (s *Store) commitLoop() {
+	defer close(s.committed)
+	counters := make(map[string]uint64) // device (addr key) → last seq handed out
+	group := make([]*request, 0, s.opts.MaxGroup)
+	for {
+		// Once Close has begun, queued requests are answered with ErrClosed
+		// rather than committed: prefer quit over more work.
+		select {
+		case <-s.quit:
+			s.failPending()
+			return
+		default:
+		}
+		select {
+		case <-s.quit:
+			s.failPending()
+			return
+		case r := <-s.reqs:
+			group = append(group[:0], r)
+		}
+	gather:
+		for len(group) < s.opts.MaxGroup {
+			select {
+			case r := <-s.reqs:
+				group = append(group, r)
+			default:
+				break gather
+			}
+		}
+		if len(counters) > maxCachedCounters {
+			// Bound the cache on nodes with millions of devices; a dropped
+			// counter costs one Get when its device next receives.
+			clear(counters)
+		}
+		s.commitGroup(group, counters)
+		clear(group)
+	}
+}
+
+// failPending answers requests still queued when Close began. Close flipped
+// closed before closing quit, so no new request can arrive behind them.
+func (s *Store) failPending() {
+	for {
+		select {
+		case r := <-s.reqs:
+			r.err = store.ErrClosed
+			close(r.done)
+		default:
+			return
+		}
+	}
+}
+
+// groupState is what the requests of one group share while being staged.
+type groupState struct {
+	b        *pebble.Batch
+	counters map[string]uint64
+	touched  map[string]protocol.Address // devices whose counter moved
+	deleted  map[string]struct{}         // queue keys deleted in this batch
+	entries  uint64
+	dels     uint64
+}
+
+func (s *Store) commitGroup(group []*request, counters map[string]uint64) {
+	g := &groupState{
+		b:        s.db.NewBatch(),
+		counters: counters,
+		touched:  make(map[string]protocol.Address),
+		deleted:  make(map[string]struct{}),
+	}
+	defer g.b.Close()
+	for _, r := range group {
+		// Each stage function does all its reads before its first write, so
+		// a failed request leaves nothing of itself in the batch.
+		switch r.kind {
+		case reqEnqueue:
+			r.err = s.stageEnqueue(g, r)
+		case reqAck:
+			r.err = s.stageAck(g, r)
+		case reqExpire:
+			r.err = s.stageExpire(g, r)
+		}
+	}
+	for k, a := range g.touched {
+		if err := g.b.Set(addrKey(pSeq, a), encodeSeq(counters[k]), nil); err != nil {
+			s.failGroup(group, g, fmt.Errorf("stage seq counter: %w", err))
+			return
+		}
+	}
+	if !g.b.Empty() {
+		if s.testHookBeforeCommit != nil {
+			s.testHookBeforeCommit(len(group))
+		}
+		start := time.Now()
+		if err := g.b.Commit(pebble.Sync); err != nil {
+			s.log.Error("queue batch commit failed", "requests", len(group), "err", err)
+			s.failGroup(group, g, fmt.Errorf("commit queue batch: %w", err))
+			return
+		}
+		s.stats.syncNanos.Add(int64(time.Since(start)))
+		s.stats.syncs.Add(1)
+		s.stats.requests.Add(uint64(len(group)))
+		s.stats.entries.Add(g.entries)
+		s.stats.deleted.Add(g.dels)
+	}
+	for _, r := range group {
+		close(r.done)
+	}
+}
+
+// failGroup answers every request of a group whose batch did not commit and
+// forgets the counters it moved, so they are reloaded from disk.
+func (s *Store) failGroup(group []*request, g *groupState, err error) {
+	for k := range g.touched {
+		delete(g.counters, k)
+	}
+	for _, r := range group {
+		if r.err == nil {
+			r.err = err
+		}
+		r.seqs, r.acked, r.n = nil, nil, 0
+		close(r.done)
+	}
+}
+
+// counter returns the device's last seq, loading it from disk the first
+// time. The counter is a key of its own rather than the last queue key
+// because a fully acknowledged queue has no keys left, and seqs must never
+// be reused.
+func (s *Store) counter(g *groupState, a protocol.Address) (string, uint64, error) {
+	k := string(appendAddr(nil, a))
+	if v, ok := g.counters[k]; ok {
+		return k, v, nil
+	}
+	b, found, err := s.get(addrKey(pSeq, a))
+	if err != nil {
+		return "", 0, fmt.Errorf("read seq counter of %s: %w", a, err)
+	}
+	var v uint64
+	if found {
+		if v, err = decodeSeq(b); err != nil {
+			return "", 0, fmt.Errorf("seq counter of %s: %w", a, err)
+		}
+	}
+	g.counters[k] = v
+	return k, v, nil
+}
+
+func (s *Store) stageEnqueue(g *groupState, r *request) error {
+	for _, e := range r.entries {
+		if _, _, err := s.counter(g, e.Device); err != nil {
+			return err
+		}
+	}
+	r.seqs = make([]uint64, len(r.entries))
+	for i, e := range r.entries {
+		k := string(appendAddr(nil, e.Device))
+		seq := g.counters[k] + 1
+		g.counters[k] = seq
+		g.touched[k] = e.Device
+		r.seqs[i] = seq
+		if err := g.b.Set(queueKey(e.Device, seq), encodeEntry(e.Expires, e.Payload), nil); err != nil {
+			return fmt.Errorf("stage entry: %w", err)
+		}
+		if !e.Expires.IsZero() {
+			if err := g.b.Set(expiryKey(e.Expires.UnixNano(), e.Device, seq), nil, nil); err != nil {
+				return fmt.Errorf("stage expiry index: %w", err)
+			}
+		}
+		g.entries++
+	}
+	return nil
+}
+
+func (s *Store) stageAck(g *groupState, r *request) error {
+	type hit struct {
+		key     []byte
+		expires time.Time
+	}
+	var hits []hit
+	for _, seq := range r.seqs {
+		k := queueKey(r.dev, seq)
+		if _, gone := g.deleted[string(k)]; gone {
+			continue
+		}
+		v, found, err := s.get(k)
+		if err != nil {
+			return fmt.Errorf("read entry %s/%d: %w", r.dev, seq, err)
+		}
+		if !found {
+			continue
+		}
+		exp, payload, err := decodeEntry(v, maxStoredPayload)
+		if err != nil {
+			return fmt.Errorf("entry %s/%d: %w", r.dev, seq, err)
+		}
+		g.deleted[string(k)] = struct{}{}
+		hits = append(hits, hit{k, exp})
+		r.acked = append(r.acked, store.Entry{Device: r.dev, Seq: seq, Payload: payload, Expires: exp})
+	}
+	for _, h := range hits {
+		if err := g.b.Delete(h.key, nil); err != nil {
+			return fmt.Errorf("stage ack: %w", err)
+		}
+		if !h.expires.IsZero() {
+			seq, _ := decodeQueueSeq(h.key)
+			if err := g.b.Delete(expiryKey(h.expires.UnixNano(), r.dev, seq), nil); err != nil {
+				return fmt.Errorf("stage ack: %w", err)
+			}
+		}
+		g.dels++
+	}
+	slices.SortFunc(r.acked, func(a, b store.Entry) int { return cmpUint64(a.Seq, b.Seq) })
+	return nil
+}
+
+func (s *Store) stageExpire(g *groupState, r *request) error {
+	var idx, entries [][]byte
+	lo, hi := expiredRange(r.now)
+	err := s.scan(lo, hi, func(k, _ []byte) (bool, error) {
+		a, seq, err := decodeExpiryKey(k)
+		if err != nil {
+			return false, err
+		}
+		qk := queueKey(a, seq)
+		if _, gone := g.deleted[string(qk)]; gone {
+			return true, nil // acknowledged in this very batch
+		}
+		idx = append(idx, append([]byte(nil), k...))
+		entries = append(entries, qk)
+		return len(idx) < expireChunk, nil
+	})
+	if err != nil {
+		return fmt.Errorf("scan expiry index: %w", err)
+	}
+	for i := range idx {
+		if err := g.b.Delete(idx[i], nil); err != nil {
+			return fmt.Errorf("stage expiry: %w", err)
+		}
+		if err := g.b.Delete(entries[i], nil); err != nil {
+			return fmt.Errorf("stage expiry: %w", err)
+		}
+		g.deleted[string(entries[i])] = struct{}{}
+		g.dels++
+	}
+	r.n = len(idx)
+	return nil
+}
+
+func cmpUint64(a, b uint64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,58 @@
+// Package pebble is the node's embedded default store: store.Store on one
+// Pebble (github.com/cockroachdb/pebble/v2) directory. It owns that
+// directory's on-disk format and nothing else; it must not import the
+// server, the SDK or the transport, and it never interprets key material or
+// queue payloads.
+//
+// # Key layout
+//
+// Every key starts with one byte naming its kind, so each kind is one ordered
+// range. Names (handles, invite codes) are written as a one-byte length and
+// the bytes, so no name is a prefix of another; an address is
+// name | device id (4 bytes, big-endian).
+//
+//	a | handle                          account
+//	d | addr                            device (a user's devices are adjacent, by id)
+//	n | noise key (32)                  addr: index for DeviceByKey
+//	s | addr                            signed prekey
+//	l | addr                            last-resort KEM prekey
+//	o | addr | id (4, BE)               one-time prekey
+//	m | addr | id (4, BE)               one-time KEM prekey
+//	i | code                            invite
+//	q | addr | seq (8, BE)              queue entry: version | expires | payload
+//	c | addr                            last seq handed out to the device
+//	x | expires (8) | addr | seq (8)    expiry index (entries with an expiry)
+//
+// A device's queue is one ordered range, so draining it is one iterator scan
+// from after+1. The seq counter is a key of its own, written in the same
+// batch as the entries, because a fully acknowledged queue has no entry left
+// to recover the last seq from, and seqs must never be reused. The expiry
+// index orders entries by expiry time (the sign bit of the Unix nanoseconds
+// flipped so the order is numeric), so ExpireQueues costs what it deletes;
+// ReadQueue and QueueDepth still filter expired entries themselves, so an
+// entry is invisible from the moment it expires. A zero Expires means the
+// entry never expires and has no index key.
+//
+// Values use a small versioned binary format (codec.go); every decoder
+// rejects unknown versions, short input, oversized fields and trailing bytes,
+// and has a fuzz target.
+//
+// # Group commit
+//
+// Enqueue, Ack and ExpireQueues are requests to one committer goroutine. It
+// takes every request pending on its channel (up to Options.MaxGroup), stages
+// them in one batch, assigning seqs from per-device counters loaded lazily
+// from the c keys, commits the batch with one sync, then answers every caller.
+// Senders that arrive during a sync therefore share the next one, and because
+// seqs are assigned and committed by the same goroutine and a batch becomes
+// visible atomically, a reader polling ReadQueue(after=last seen) can never
+// see seq N before all lower seqs of that device. Stats reports syncs and
+// entries so the group-commit factor can be exported as a metric.
+//
+// Account, key and invite writes commit directly with a sync. CreateAccount
+// and invite changes are serialised by one mutex; prekey changes by a
+// per-device striped mutex, which makes TakeBundle's read-and-delete atomic.
+//
+// Close stops accepting work, answers requests still queued with
+// store.ErrClosed, waits for the batch in flight and closes Pebble.
+package pebble

@@ -1,0 +1,55 @@
+package pebble
+
+import (
+	"log/slog"
+	"time"
+)
+
+// Options configures a Store. The zero value is ready to use.
+type Options struct {
+	// Logger receives the store's own logs and Pebble's (Pebble's info
+	// messages at debug level). Nil discards them.
+	Logger *slog.Logger
+	// Now is the clock used to hide expired entries from ReadQueue and
+	// QueueDepth. Nil means time.Now.
+	Now func() time.Time
+	// MaxPayload bounds one queue entry's payload; Enqueue rejects larger
+	// ones with ErrTooLarge. Zero means DefaultMaxPayload.
+	MaxPayload int
+	// MaxGroup bounds how many Enqueue/Ack requests share one batch and one
+	// sync. Zero means DefaultMaxGroup.
+	MaxGroup int
+	// CacheSize is Pebble's block cache in bytes. Zero keeps Pebble's default.
+	CacheSize int64
+}
+
+const (
+	// DefaultMaxPayload leaves room above protocol.MaxFrameSize for the
+	// router's envelope around a ciphertext.
+	DefaultMaxPayload = 256 << 10
+	// DefaultMaxGroup keeps one group's batch, and so the latency of its
+	// first caller, bounded.
+	DefaultMaxGroup = 512
+	// MaxReadLimit caps ReadQueue's limit so one call cannot pull a whole
+	// 30-day backlog into memory.
+	MaxReadLimit = 10000
+	// expireChunk bounds the deletions ExpireQueues puts in one batch, so a
+	// large expiry does not stall senders waiting on the committer.
+	expireChunk = 1000
+)
+
+func (o Options) withDefaults() Options {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.MaxPayload <= 0 {
+		o.MaxPayload = DefaultMaxPayload
+	}
+	if o.MaxGroup <= 0 {
+		o.MaxGroup = DefaultMaxGroup
+	}
+	return o
+}
