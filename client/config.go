@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"time"
 
 	"github.com/parley-im/parley/client/storage"
@@ -49,6 +50,10 @@ type Config struct {
 	// application must keep draining Events: a full channel pauses the
 	// receive loop (and with it acknowledgements), it never drops events.
 	EventBuffer int
+	// HTTPClient carries media uploads and downloads (default
+	// http.DefaultClient). Transfers are bounded by their context, not by
+	// a client timeout, since files can be large.
+	HTTPClient *http.Client
 	// PreKeyBatch is how many one-time prekeys (and KEM prekeys) are
 	// generated at registration and on each refill (default 100).
 	PreKeyBatch int

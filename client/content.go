@@ -68,6 +68,11 @@ func decodeContent(b []byte) (*pb.Content, error) {
 			}
 		}
 	}
+	if at := c.GetAttachment(); at != nil {
+		if err := validateAttachment(at); err != nil {
+			return nil, err
+		}
+	}
 	if s := c.GetSyncTo(); s != "" {
 		if err := protocol.ValidateHandle(s); err != nil {
 			return nil, fmt.Errorf("content sync_to: %w", err)

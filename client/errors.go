@@ -33,6 +33,16 @@ var (
 	// ErrBadRecord: a stored record could not be decoded (corrupt storage
 	// or a newer incompatible build).
 	ErrBadRecord = errors.New("corrupt local record")
+	// ErrFileTooLarge: the node refused an upload over its size limit.
+	ErrFileTooLarge = errors.New("file too large for this node")
+	// ErrAttachmentCorrupt: a downloaded attachment failed verification
+	// (tampered, truncated or not what the sender announced); no file was
+	// written.
+	ErrAttachmentCorrupt = errors.New("attachment failed verification (tampered or truncated); nothing was saved")
+	// ErrAttachmentGone: the node no longer has the attachment (expired).
+	ErrAttachmentGone = errors.New("attachment no longer on the node (expired)")
+	// ErrNoAttachment: the message carries no attachment.
+	ErrNoAttachment = errors.New("message has no attachment")
 	// ErrNotFound is storage.ErrNotFound, re-exported for callers of the
 	// SDK that implement Storage.
 	ErrNotFound = storage.ErrNotFound

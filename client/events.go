@@ -79,10 +79,11 @@ type Message struct {
 	From          string
 	FromDevice    uint32
 	Text          string
-	SentAt        time.Time // sender's clock
-	ReceivedAt    time.Time // this device's clock
-	Outgoing      bool      // a copy of our own message sent from another device
-	Undecryptable bool      // the ciphertext could not be decrypted; Text is empty
+	SentAt        time.Time   // sender's clock
+	ReceivedAt    time.Time   // this device's clock
+	Outgoing      bool        // a copy of our own message sent from another device
+	Undecryptable bool        // the ciphertext could not be decrypted; Text is empty
+	Attachment    *Attachment // a file (Text is its caption); fetch it with DownloadAttachment
 
 	inboxKey []byte // where the message waits in the inbox, for MarkShown
 }

@@ -106,14 +106,21 @@ func (c *Client) processBatch(cn *conn, batch []*pb.ServerFrame) error {
 			return err
 		}
 	}
+	// Acknowledge before the application sees anything: an app that stops
+	// right after an event (recv --count 1) must not leave the node without
+	// the ack, or the sender's second tick would wait for the next connect.
+	acked := true
+	if len(seqs) > 0 {
+		if err := cn.send(&pb.ClientFrame{Body: &pb.ClientFrame_DeliveryAck{DeliveryAck: &pb.DeliveryAck{Seqs: seqs}}}); err != nil {
+			acked = false // the connection is gone; the node redelivers and the seen-set drops
+		}
+	}
 	for _, ev := range events {
 		c.emit(ev)
 	}
 	c.emitStatus(statuses)
-	if len(seqs) > 0 {
-		if err := cn.send(&pb.ClientFrame{Body: &pb.ClientFrame_DeliveryAck{DeliveryAck: &pb.DeliveryAck{Seqs: seqs}}}); err != nil {
-			return nil // the connection is gone; the node redelivers and the seen-set drops
-		}
+	if !acked {
+		return nil
 	}
 	if drained != nil {
 		c.emit(QueueDrained{Count: int(drained.GetDelivered())})
@@ -219,6 +226,8 @@ func (c *Client) handleEnvelopeLocked(ctx context.Context, t *txn, a *localpb.Ac
 			h.Status, h.StatusAtMs = localpb.Status_SENT, env.GetServerTimeMs()
 		}
 		return append(events, c.storeItemLocked(t, h, seenKey)), nil, nil
+	case *pb.Content_Attachment:
+		return c.handleAttachmentLocked(t, a, env, content, seenKey, events) // media.go
 	case *pb.Content_ReadReceipt:
 		t.Set(seenKey, seenMarker)
 		ids := parseIDs(body.ReadReceipt.GetMessageIds())

@@ -116,6 +116,7 @@ type HistoryItem struct {
 	Read          bool // incoming: marked read by this user
 	Undecryptable bool
 	Error         string
+	Attachment    *Attachment // a file sent or received (Text is its caption)
 }
 
 func historyFromRecord(h *localpb.HistoryItem) HistoryItem {
@@ -125,7 +126,7 @@ func historyFromRecord(h *localpb.HistoryItem) HistoryItem {
 		ID: id, Peer: h.Peer, Outgoing: h.Outgoing, From: h.From, FromDevice: h.FromDevice,
 		Text: h.Text, SentAt: msTime(h.SentAtMs), ReceivedAt: msTime(h.ReceivedAtMs),
 		Status: Status(h.Status), StatusAt: msTime(h.StatusAtMs), Read: h.Read,
-		Undecryptable: h.Undecryptable, Error: h.Error,
+		Undecryptable: h.Undecryptable, Error: h.Error, Attachment: attachmentFromRecord(h),
 	}
 }
 
@@ -135,7 +136,7 @@ func messageFromRecord(h *localpb.HistoryItem) Message {
 	return Message{
 		ID: id, Peer: h.Peer, From: h.From, FromDevice: h.FromDevice, Text: h.Text,
 		SentAt: msTime(h.SentAtMs), ReceivedAt: msTime(h.ReceivedAtMs),
-		Outgoing: h.Outgoing, Undecryptable: h.Undecryptable,
+		Outgoing: h.Outgoing, Undecryptable: h.Undecryptable, Attachment: attachmentFromRecord(h),
 	}
 }
 

@@ -10,12 +10,15 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/parley-im/parley/protocol/pb"
 	"github.com/parley-im/parley/server"
 	"github.com/parley-im/parley/server/servertest"
+	"github.com/parley-im/parley/store/pebble"
 	"github.com/parley-im/parley/transport"
 )
 
@@ -53,13 +56,23 @@ func registerMany(b testing.TB, n *servertest.Node, prefix string, count int) []
 	return conns
 }
 
-// BenchmarkSendDeliverAck measures messages through the node: Send →
-// durable → SendAck → Deliver → DeliveryAck → receipt → receipt ack, with
-// senders pipelining up to 64 unacknowledged sends each.
+// benchWindow is how many Sends one sender keeps unanswered: a chatty
+// device typing back-to-back, not a bulk loader.
+const benchWindow = 8
+
+// BenchmarkSendDeliverAck measures messages through the node with every
+// device online: Send → durable → SendAck → Deliver → DeliveryAck →
+// DELIVERED receipt → receipt ack. devices/2 senders each send back-to-back
+// to their own recipient with benchWindow sends in flight; recipients and
+// senders acknowledge one burst of deliveries with one DeliveryAck, as the
+// SDK does. Reported: delivered msgs/s; CPU µs per message (getrusage of
+// the whole process, so the clients' share is included); entries per fsync
+// and unsynced commits from the store's counters.
 func BenchmarkSendDeliverAck(b *testing.B) {
 	for _, devices := range []int{2, 1000} {
 		b.Run(fmt.Sprintf("devices=%d", devices), func(b *testing.B) {
 			n := servertest.Start(b, server.Config{})
+			st := server.StoreOf(n.Node).(*pebble.Store)
 			pairs := devices / 2
 			senders := registerMany(b, n, "snd", pairs)
 			receivers := registerMany(b, n, "rcv", pairs)
@@ -70,6 +83,7 @@ func BenchmarkSendDeliverAck(b *testing.B) {
 			for i := range b.N {
 				per[i%pairs]++
 			}
+			st0, cpu0 := st.Stats(), cpuTime()
 			b.ResetTimer()
 			start := time.Now()
 			var wg sync.WaitGroup
@@ -83,35 +97,105 @@ func BenchmarkSendDeliverAck(b *testing.B) {
 			}
 			wg.Wait()
 			el := time.Since(start)
+			b.StopTimer()
+			st1, cpu1 := st.Stats(), cpuTime()
 			b.ReportMetric(float64(b.N)/el.Seconds(), "msgs/s")
+			b.ReportMetric(float64((cpu1-cpu0)/time.Microsecond)/float64(b.N), "cpu-µs/msg")
+			if syncs := st1.Syncs - st0.Syncs; syncs > 0 {
+				b.ReportMetric(float64(st1.Entries-st0.Entries)/float64(syncs), "entries/fsync")
+				b.ReportMetric(float64(syncs)/float64(b.N), "fsyncs/msg")
+			}
+			b.ReportMetric(float64(st1.Unsynced-st0.Unsynced)/float64(b.N), "unsynced/msg")
 		})
 	}
 }
 
-func runSender(b testing.TB, c *servertest.RawConn, to string, count int) {
-	window := make(chan struct{}, 64)
-	done := make(chan struct{})
-	go func() { // reader: SendAcks free the window; receipts are acked
-		defer close(done)
-		acks, receipts := 0, 0
-		for acks < count || receipts < count {
+// cpuTime is the process's user+system CPU time so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// frames reads c on a goroutine so the caller can take whatever has
+// arrived as one burst.
+func frames(b testing.TB, c *servertest.RawConn, want func() bool) <-chan *pb.ServerFrame {
+	ch := make(chan *pb.ServerFrame, 256)
+	go func() {
+		defer close(ch)
+		for {
 			f, err := c.Read()
 			if err != nil {
-				b.Errorf("sender read after %d acks, %d receipts: %v", acks, receipts, err)
+				if !want() {
+					return // done: the node or the test closed the connection
+				}
+				b.Errorf("read: %v", err)
 				return
 			}
-			switch {
-			case f.GetSendAck() != nil:
-				acks++
-				<-window
-			case f.GetDeliver() != nil:
-				receipts += len(f.GetDeliver().GetReceipt().GetMessageIds())
-				c.Write(ack(f.GetDeliver().Seq))
-			case f.GetError() != nil:
-				b.Errorf("send error: %v", f.GetError())
+			ch <- f
+		}
+	}()
+	return ch
+}
+
+// burst returns the first frame and every frame already waiting behind it.
+func burst(ch <-chan *pb.ServerFrame, out []*pb.ServerFrame) ([]*pb.ServerFrame, bool) {
+	f, ok := <-ch
+	if !ok {
+		return out, false
+	}
+	out = append(out[:0], f)
+	for {
+		select {
+		case f, ok := <-ch:
+			if !ok {
+				return out, true
+			}
+			out = append(out, f)
+		default:
+			return out, true
+		}
+	}
+}
+
+func runSender(b testing.TB, c *servertest.RawConn, to string, count int) {
+	window := make(chan struct{}, benchWindow)
+	var finished atomic.Bool
+	done := make(chan struct{})
+	go func() { // SendAcks free the window; receipts are acked per burst
+		defer close(done)
+		defer c.Close()
+		in := frames(b, c, func() bool { return !finished.Load() })
+		acks, receipts := 0, 0
+		var fs []*pb.ServerFrame
+		var seqs []uint64
+		for acks < count || receipts < count {
+			var ok bool
+			if fs, ok = burst(in, fs); !ok {
+				b.Errorf("sender: connection ended after %d acks, %d receipts", acks, receipts)
 				return
+			}
+			seqs = seqs[:0]
+			for _, f := range fs {
+				switch {
+				case f.GetSendAck() != nil:
+					acks++
+					<-window
+				case f.GetDeliver() != nil:
+					receipts += len(f.GetDeliver().GetReceipt().GetMessageIds())
+					seqs = append(seqs, f.GetDeliver().Seq)
+				case f.GetError() != nil:
+					b.Errorf("send error: %v", f.GetError())
+					return
+				}
+			}
+			if len(seqs) > 0 {
+				c.Write(ack(seqs...))
 			}
 		}
+		finished.Store(true)
 	}()
 	body := make([]byte, 100)
 	for i := range count {
@@ -126,18 +210,30 @@ func runSender(b testing.TB, c *servertest.RawConn, to string, count int) {
 }
 
 func runReceiver(b testing.TB, c *servertest.RawConn, count int) {
+	var finished atomic.Bool
+	defer c.Close()
+	in := frames(b, c, func() bool { return !finished.Load() })
 	got := 0
+	var fs []*pb.ServerFrame
+	var seqs []uint64
 	for got < count {
-		f, err := c.Read()
-		if err != nil {
-			b.Errorf("receiver after %d: %v", got, err)
+		var ok bool
+		if fs, ok = burst(in, fs); !ok {
+			b.Errorf("receiver: connection ended after %d", got)
 			return
 		}
-		if d := f.GetDeliver(); d != nil {
-			got++
-			c.Write(ack(d.Seq))
+		seqs = seqs[:0]
+		for _, f := range fs {
+			if d := f.GetDeliver(); d != nil {
+				got++
+				seqs = append(seqs, d.Seq)
+			}
+		}
+		if len(seqs) > 0 {
+			c.Write(ack(seqs...))
 		}
 	}
+	finished.Store(true)
 }
 
 // BenchmarkIdleConnections measures node memory per idle authenticated
@@ -149,7 +245,14 @@ func BenchmarkIdleConnections(b *testing.B) {
 	if v := os.Getenv("PARLEY_IDLE_CONNS"); v != "" {
 		count, _ = strconv.Atoi(v)
 	}
-	n := servertest.Start(b, server.Config{IdleTimeout: time.Hour})
+	// Readers release their ciphers and hop after this long without a
+	// frame; PARLEY_IDLE_RELEASE longer than the connect phase makes the
+	// "connected" figure a clean before-release one.
+	release := 3 * time.Second
+	if v := os.Getenv("PARLEY_IDLE_RELEASE"); v != "" {
+		release, _ = time.ParseDuration(v)
+	}
+	n := servertest.Start(b, server.Config{IdleTimeout: time.Hour, IdleRelease: release})
 	cmd := exec.Command(os.Args[0], "-test.run=^TestIdleClientsHelper$", "-test.timeout=30m")
 	cmd.Env = append(os.Environ(), fmt.Sprintf("PARLEY_IDLE_HELPER=%s,%s,%d", n.TCPAddr(), n.ServerKey(), count))
 	stdin, _ := cmd.StdinPipe()
@@ -182,14 +285,23 @@ func BenchmarkIdleConnections(b *testing.B) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	time.Sleep(200 * time.Millisecond) // let each session park in ReadFrame
+	fresh := memNow()
+	// After IdleRelease without a frame every reader dropped its ciphers
+	// and hopped to a new goroutine.
+	time.Sleep(time.Until(start.Add(conTime + release + time.Second)))
 	after := memNow()
-	heap := float64(after.HeapAlloc-before.HeapAlloc) / float64(count)
-	stack := float64(after.StackInuse-before.StackInuse) / float64(count)
+	perConn := func(m runtime.MemStats) (heap, stack float64) {
+		return float64(m.HeapAlloc-before.HeapAlloc) / float64(count), float64(m.StackInuse-before.StackInuse) / float64(count)
+	}
+	fheap, fstack := perConn(fresh)
+	heap, stack := perConn(after)
+	b.ReportMetric(fheap+fstack, "connected-B/conn")
 	b.ReportMetric(heap, "heap-B/conn")
 	b.ReportMetric(stack, "stack-B/conn")
 	b.ReportMetric(heap+stack, "node-B/conn")
 	b.ReportMetric(float64(count)/conTime.Seconds(), "conns/s")
-	b.Logf("%d idle authenticated connections: heap %.0f B/conn, stacks %.0f B/conn, goroutines %d", count, heap, stack, runtime.NumGoroutine())
+	b.Logf("%d idle authenticated connections: just connected heap %.0f + stack %.0f B/conn; after %v idle heap %.0f + stack %.0f B/conn; goroutines %d",
+		count, fheap, fstack, release, heap, stack, runtime.NumGoroutine())
 }
 
 func memNow() runtime.MemStats {

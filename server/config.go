@@ -3,7 +3,10 @@ package server
 import (
 	"fmt"
 	"log/slog"
+	"net/url"
 	"time"
+
+	"github.com/parley-im/parley/blob/s3blob"
 )
 
 // Config configures a node. Every zero value means the documented default,
@@ -30,6 +33,10 @@ type Config struct {
 	// IdleTimeout closes a connection that sent no frame for this long;
 	// clients ping well within it. Default 3 min.
 	IdleTimeout time.Duration
+	// IdleRelease: a TCP connection without a frame for this long drops its
+	// cipher state and its reader restarts on a minimal stack, so idle
+	// connections stay cheap. Default 30 s; negative disables it.
+	IdleRelease time.Duration
 	// WriteTimeout bounds one write to a device. Default 15 s.
 	WriteTimeout time.Duration
 	// DeliveryWindow is the most unacknowledged Deliver frames per
@@ -47,6 +54,20 @@ type Config struct {
 	// ShutdownTimeout bounds how long Run waits for sessions to end after
 	// saying Goodbye. Default 5 s.
 	ShutdownTimeout time.Duration
+	// PublicURL is how devices reach the HTTP listener (upload and download
+	// URLs are built on it), e.g. "https://chat.example.org" behind a
+	// reverse proxy. Default "http://" + the bound HTTP address.
+	PublicURL string
+	// MediaMaxSize caps one media upload (ciphertext bytes). Default 100 MiB.
+	MediaMaxSize int64
+	// MediaTTL: media blobs older than this are deleted. Default 30 days.
+	MediaTTL time.Duration
+	// MediaGCInterval is how often old blobs and abandoned uploads (older
+	// than 24 h) are collected. Default 1 h.
+	MediaGCInterval time.Duration
+	// S3 stores media in an S3-compatible bucket when S3.Endpoint is set;
+	// otherwise media lives in DataDir/blobs.
+	S3 s3blob.Config
 	// Logger receives the node's logs. Default: discard.
 	Logger *slog.Logger
 	// Now is the node's clock (timestamps, queue expiry, rate limits).
@@ -84,12 +105,18 @@ func (c Config) withDefaults() (Config, error) {
 	defD(&c.QueueTTL, 30*24*time.Hour)
 	defD(&c.HandshakeTimeout, 10*time.Second)
 	defD(&c.IdleTimeout, 3*time.Minute)
+	defD(&c.IdleRelease, 30*time.Second)
 	defD(&c.WriteTimeout, 15*time.Second)
 	defI(&c.DeliveryWindow, 256)
 	defI(&c.PrekeyLowThreshold, 20)
 	defI(&c.FetchRate, 120)
 	defD(&c.ExpireInterval, time.Minute)
 	defD(&c.ShutdownTimeout, 5*time.Second)
+	defD(&c.MediaTTL, 30*24*time.Hour)
+	defD(&c.MediaGCInterval, time.Hour)
+	if c.MediaMaxSize == 0 {
+		c.MediaMaxSize = 100 << 20
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -101,8 +128,17 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("%w: registration %q: want open or invite", ErrBadConfig, c.Registration)
 	case c.QueueTTL < 0, c.HandshakeTimeout < 0, c.IdleTimeout < 0, c.WriteTimeout < 0, c.ExpireInterval < 0, c.ShutdownTimeout < 0:
 		return c, fmt.Errorf("%w: durations must not be negative", ErrBadConfig)
+	case c.MediaTTL < 0, c.MediaGCInterval < 0, c.MediaMaxSize < 0:
+		return c, fmt.Errorf("%w: media limits must not be negative", ErrBadConfig)
+	case c.PublicURL != "" && !validPublicURL(c.PublicURL):
+		return c, fmt.Errorf("%w: public URL %q: want http(s)://host[:port][/path]", ErrBadConfig, c.PublicURL)
 	case c.DeliveryWindow < 0, c.PrekeyLowThreshold < 0, c.FetchRate < 0:
 		return c, fmt.Errorf("%w: limits must not be negative", ErrBadConfig)
 	}
 	return c, nil
+}
+
+func validPublicURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" && u.RawQuery == "" && u.Fragment == ""
 }

@@ -111,5 +111,6 @@ func (n *Node) httpHandler() http.Handler {
 		}
 	})
 	mux.HandleFunc("GET /ws", n.serveWS)
+	mux.Handle("/media/v1/", n.media.Handler())
 	return mux
 }

@@ -13,10 +13,14 @@ import (
 
 	"github.com/thejerf/suture/v4"
 
+	"github.com/parley-im/parley/blob"
+	"github.com/parley-im/parley/blob/fsblob"
+	"github.com/parley-im/parley/blob/s3blob"
 	"github.com/parley-im/parley/protocol"
 	"github.com/parley-im/parley/protocol/pb"
 	"github.com/parley-im/parley/server/admin"
 	"github.com/parley-im/parley/server/keys"
+	"github.com/parley-im/parley/server/media"
 	"github.com/parley-im/parley/server/router"
 	"github.com/parley-im/parley/server/session"
 	"github.com/parley-im/parley/store"
@@ -34,6 +38,7 @@ type Node struct {
 	router *router.Router
 	keys   *keys.Service
 	env    *session.Env
+	media  *media.Service
 
 	tcp, http, admin net.Listener
 	started          time.Time
@@ -114,6 +119,9 @@ func New(cfg Config) (*Node, error) {
 	if err := writeNew(filepath.Join(cfg.DataDir, adminAddrFile), []byte(n.admin.Addr().String()+"\n")); err != nil {
 		return fail(err)
 	}
+	if n.media, err = newMedia(cfg, n.http.Addr().String()); err != nil {
+		return fail(err)
+	}
 	n.keys = keys.New(keys.Config{
 		Store:        st,
 		LowThreshold: cfg.PrekeyLowThreshold,
@@ -134,8 +142,10 @@ func New(cfg Config) (*Node, error) {
 		Registration:   cfg.Registration,
 		QueueTTL:       cfg.QueueTTL,
 		IdleTimeout:    cfg.IdleTimeout,
+		IdleRelease:    max(cfg.IdleRelease, 0),
 		WriteTimeout:   cfg.WriteTimeout,
 		DeliveryWindow: cfg.DeliveryWindow,
+		Media:          n.media,
 		Wrap:           n.wrapHandler,
 		OnPanic:        func() { n.stats.panics.Add(1) },
 		OnAuth:         func() { n.stats.sessions.Add(1) },
@@ -190,6 +200,7 @@ func (n *Node) Run(ctx context.Context) error {
 		Token: n.token, Invites: n.store, Stats: n.Stats, Logger: n.cfg.Logger.With("component", "admin"), Now: n.cfg.Now,
 	})})
 	sup.Add(&expiryService{n: n})
+	sup.Add(n.media.GC())
 
 	supCtx, stopSup := context.WithCancel(context.Background())
 	done := sup.ServeBackground(supCtx)
@@ -261,12 +272,21 @@ func waitTimeout(wg *sync.WaitGroup, d time.Duration) bool {
 	}
 }
 
-// serveConn runs one connection from handshake to close, on the goroutine
-// that accepted it (so a connection is one goroutine from the start).
+// serveConn runs one connection's handshake and Welcome on the goroutine
+// that accepted it, then the session continues on a fresh reader goroutine
+// (session.Serve) so the stack grown by the handshake is not kept while the
+// connection idles. For TCP it returns at once; a WebSocket's HTTP handler
+// must live as long as the connection, so for it serveConn waits.
 func (n *Node) serveConn(nc net.Conn) {
-	defer n.conns.Done()
+	ended := false
+	defer func() {
+		if ended { // the session's done callback did the bookkeeping
+			return
+		}
+		n.stats.connections.Add(-1)
+		n.conns.Done()
+	}()
 	n.stats.connections.Add(1)
-	defer n.stats.connections.Add(-1)
 	hctx, cancel := context.WithTimeout(n.stopCtx, n.cfg.HandshakeTimeout)
 	c, err := transport.Server(hctx, nc, transport.ServerConfig{Key: n.key, HandshakeTimeout: n.cfg.HandshakeTimeout})
 	cancel()
@@ -288,10 +308,25 @@ func (n *Node) serveConn(nc net.Conn) {
 	}
 	n.live[s] = struct{}{}
 	n.liveMu.Unlock()
-	s.Run(context.Background())
-	n.liveMu.Lock()
-	delete(n.live, s)
-	n.liveMu.Unlock()
+	_, resumable := nc.(*net.TCPConn)
+	var wait chan struct{}
+	if !resumable {
+		wait = make(chan struct{})
+	}
+	ended = true
+	s.Serve(context.Background(), resumable, func() {
+		n.liveMu.Lock()
+		delete(n.live, s)
+		n.liveMu.Unlock()
+		n.stats.connections.Add(-1)
+		n.conns.Done()
+		if wait != nil {
+			close(wait)
+		}
+	})
+	if wait != nil {
+		<-wait
+	}
 }
 
 // wrapHandler lets tests see (and break) frames: the panic-injection hook.
@@ -304,4 +339,47 @@ func (n *Node) wrapHandler(h session.Handler) session.Handler {
 		(*hook)(s.Addr(), f)
 		return h(ctx, s, f)
 	}
+}
+
+// newMedia opens the blob backend (S3 when configured, else DataDir/blobs)
+// and the media service with its secret from DataDir/media.secret.
+func newMedia(cfg Config, httpAddr string) (*media.Service, error) {
+	var be blob.Backend
+	if cfg.S3.Endpoint != "" {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		s3, err := s3blob.New(ctx, cfg.S3)
+		if err != nil {
+			return nil, fmt.Errorf("server: media store: %w", err)
+		}
+		be = s3
+	} else {
+		fs, err := fsblob.New(filepath.Join(cfg.DataDir, "blobs"))
+		if err != nil {
+			return nil, fmt.Errorf("server: media store: %w", err)
+		}
+		be = fs
+	}
+	secret, err := media.LoadOrCreateSecret(filepath.Join(cfg.DataDir, "media.secret"))
+	if err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
+	public := cfg.PublicURL
+	if public == "" {
+		public = "http://" + httpAddr
+	}
+	m, err := media.New(media.Config{
+		Backend:    be,
+		PublicURL:  public,
+		Secret:     secret,
+		MaxSize:    cfg.MediaMaxSize,
+		TTL:        cfg.MediaTTL,
+		GCInterval: cfg.MediaGCInterval,
+		Logger:     cfg.Logger.With("component", "media"),
+		Now:        cfg.Now,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
+	return m, nil
 }

@@ -111,6 +111,15 @@ type Entry struct {
 	Expires time.Time // zero: never expires
 }
 
+// Pending is an EnqueueAsync in progress.
+type Pending interface {
+	// Done is closed once the outcome is known.
+	Done() <-chan struct{}
+	// Wait waits for Done and returns what Enqueue would have returned; on
+	// success the entries' Seq fields are set. It may be called repeatedly.
+	Wait() error
+}
+
 // Queues keeps the per-device message queues.
 type Queues interface {
 	// Enqueue appends entries (to any number of devices) in one batch and
@@ -124,6 +133,23 @@ type Queues interface {
 	// existed (so the caller can send receipts exactly once). The deletion is
 	// durable when it returns.
 	Ack(ctx context.Context, dev protocol.Address, seqs []uint64) ([]Entry, error)
+	// EnqueueAsync is Enqueue without the wait: it hands the batch to the
+	// store and returns; the Pending reports the outcome. Batches handed over
+	// one after another by one goroutine (by Enqueue or EnqueueAsync) get
+	// their seqs in that order, so a session can keep many sends in flight
+	// without reordering a device's queue.
+	EnqueueAsync(ctx context.Context, entries []*Entry) Pending
+	// AckAndEnqueue deletes the given entries of a device and, in the same
+	// atomic batch, enqueues the entries makeReceipts builds from the ones
+	// that existed (receipts to their senders), so a crash can lose neither
+	// half without the other. It returns the deleted entries in seq order and
+	// sets the receipts' Seq. makeReceipts runs on the store's writer: it must
+	// be quick, must not call the store's write methods, must read the store
+	// only with the ctx it is given (reads with another ctx may deadlock
+	// against Close) and must not keep the slice. When it returns no entries the deletion may
+	// become durable only with the store's next synced write: a crash before
+	// that redelivers those entries, which devices drop as duplicates.
+	AckAndEnqueue(ctx context.Context, dev protocol.Address, seqs []uint64, makeReceipts func(ctx context.Context, deleted []Entry) []*Entry) ([]Entry, error)
 	// QueueDepth counts a device's unexpired entries.
 	QueueDepth(ctx context.Context, dev protocol.Address) (int, error)
 	// ExpireQueues deletes every entry whose Expires is before now and

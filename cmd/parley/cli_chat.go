@@ -41,10 +41,11 @@ func runChat(ctx context.Context, g *globalFlags, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("── chat with %s ── type a message and Enter; /quit to leave ──\n", peer)
+	fmt.Printf("── chat with %s ── type a message and Enter; /save N [DIR], /open N, /quit ──\n", peer)
 	var unread []client.MessageID
+	var files attachments // cli_media.go
 	for _, it := range items {
-		fmt.Println(historyLine(it, ansi))
+		fmt.Println(files.add(it) + historyLine(it, ansi))
 		if !it.Outgoing && !it.Read && !it.Undecryptable {
 			unread = append(unread, it.ID)
 		}
@@ -88,8 +89,10 @@ func runChat(ctx context.Context, g *globalFlags, args []string) error {
 				continue
 			case line == "/quit" || line == "/q":
 				return nil
+			case files.command(ctx, d, line):
+				continue
 			case strings.HasPrefix(line, "/"):
-				fmt.Println("commands: /quit")
+				fmt.Println("commands: /save N [DIR], /open N, /quit")
 				continue
 			}
 			id, err := d.Send(ctx, peer, line)
@@ -106,10 +109,12 @@ func runChat(ctx context.Context, g *globalFlags, args []string) error {
 					fmt.Printf("  (new message from %s: parley recv, or parley chat %s)\n", ev.Peer, ev.Peer)
 					continue
 				}
-				fmt.Println(historyLine(client.HistoryItem{
+				it := client.HistoryItem{
 					ID: ev.ID, Peer: ev.Peer, Outgoing: ev.Outgoing, From: ev.From, Text: ev.Text,
 					SentAt: ev.SentAt, ReceivedAt: ev.ReceivedAt, Status: client.StatusSent, Undecryptable: ev.Undecryptable,
-				}, ansi))
+					Attachment: ev.Attachment,
+				}
+				fmt.Println(files.add(it) + historyLine(it, ansi))
 				if ev.Outgoing {
 					texts[ev.ID] = ev.Text
 				}

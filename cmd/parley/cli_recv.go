@@ -17,14 +17,15 @@ const recvGrace = 1500 * time.Millisecond
 
 // messageJSON is one message line of `recv --json`.
 type messageJSON struct {
-	ID         string `json:"id"`
-	From       string `json:"from"`
-	FromDevice uint32 `json:"from_device"`
-	To         string `json:"to,omitempty"` // copies of our own messages from another device
-	Text       string `json:"text"`
-	SentAt     string `json:"sent_at"`
-	ReceivedAt string `json:"received_at"`
-	Error      string `json:"error,omitempty"`
+	ID         string          `json:"id"`
+	From       string          `json:"from"`
+	FromDevice uint32          `json:"from_device"`
+	To         string          `json:"to,omitempty"` // copies of our own messages from another device
+	Text       string          `json:"text"`
+	SentAt     string          `json:"sent_at"`
+	ReceivedAt string          `json:"received_at"`
+	Error      string          `json:"error,omitempty"`
+	Attachment *attachmentJSON `json:"attachment,omitempty"`
 }
 
 // statusJSON is one status line of `recv --json`.
@@ -40,6 +41,7 @@ func runRecv(ctx context.Context, g *globalFlags, args []string) error {
 	timeout := fs.Duration("timeout", 0, "keep receiving this long (0: until the queue is drained)")
 	count := fs.Int("count", 0, "stop after N messages (0: no limit)")
 	read := fs.Bool("read", false, "also send read receipts for what is shown")
+	downloads := fs.String("downloads", defaultDownloads(), "save received files here")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
@@ -58,7 +60,7 @@ func runRecv(ctx context.Context, g *globalFlags, args []string) error {
 		ctx, cancel = context.WithTimeout(ctx, *timeout)
 		defer cancel()
 	}
-	p := &printer{d: d, json: *asJSON, read: *read, ansi: colour(), enc: json.NewEncoder(os.Stdout)}
+	p := &printer{d: d, json: *asJSON, read: *read, ansi: colour(), enc: json.NewEncoder(os.Stdout), downloads: *downloads}
 
 	// Messages an earlier command stored but never showed come first.
 	if !d.Registered() {
@@ -131,13 +133,34 @@ type printer struct {
 	ansi  bool
 	enc   *json.Encoder
 	shown int
+	// downloads is where attachments are saved (cli_media.go).
+	downloads string
 }
 
 func (p *printer) message(ctx context.Context, m client.Message) error {
+	var att *attachmentJSON
+	if a := m.Attachment; a != nil && !m.Undecryptable {
+		att = &attachmentJSON{Name: a.FileName, Size: a.Size, MIME: a.MIME}
+		if path, err := fetch(ctx, p.d, m, p.downloads); err != nil {
+			att.Error = err.Error()
+		} else {
+			att.Path = path
+		}
+		text := describe(a) + " → " + att.Path
+		if att.Error != "" {
+			text = describe(a) + " (not saved: " + att.Error + ")"
+		}
+		if m.Text != "" {
+			text += " " + m.Text
+		}
+		if !p.json {
+			m.Text = text
+		}
+	}
 	if p.json {
 		j := messageJSON{
 			ID: m.ID.String(), From: m.From, FromDevice: m.FromDevice, Text: m.Text,
-			SentAt: jsonTime(m.SentAt), ReceivedAt: jsonTime(m.ReceivedAt),
+			SentAt: jsonTime(m.SentAt), ReceivedAt: jsonTime(m.ReceivedAt), Attachment: att,
 		}
 		if m.Outgoing {
 			j.To = m.Peer

@@ -45,14 +45,16 @@ func runRegister(ctx context.Context, g *globalFlags, args []string) error {
 }
 
 func runSend(ctx context.Context, g *globalFlags, args []string) error {
-	fs := newFlagSet("send", "send USER TEXT [--wait sent|delivered|read] [--timeout D]")
+	fs := newFlagSet("send", "send USER TEXT | send USER --file PATH [--caption TEXT] [--wait sent|delivered|read] [--timeout D]")
+	file := fs.String("file", "", "send this file (encrypted, uploaded to the node; cli_media.go)")
+	caption := fs.String("caption", "", "caption shown with --file")
 	wait := fs.String("wait", "sent", "return after this tick: sent (✓), delivered (✓✓) or read")
 	timeout := fs.Duration("timeout", time.Minute, "give up waiting for --wait after this long")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
 	}
-	if len(pos) < 2 {
+	if len(pos) < 2 && (*file == "" || len(pos) != 1) {
 		fs.Usage()
 		return errUsage
 	}
@@ -70,7 +72,7 @@ func runSend(ctx context.Context, g *globalFlags, args []string) error {
 	if err := d.connect(ctx, g); err != nil {
 		return err
 	}
-	id, err := d.Send(ctx, to, text)
+	id, err := sendTextOrFile(ctx, d, to, text, *file, *caption)
 	if err != nil {
 		return friendly(err, g)
 	}
@@ -175,9 +177,9 @@ func historyLine(it client.HistoryItem, ansi bool) string {
 	case it.Undecryptable:
 		return fmt.Sprintf("[%s] %s: (could not decrypt: %s)", fmtTime(it.ReceivedAt), it.From, it.Error)
 	case it.Outgoing:
-		return fmt.Sprintf("[%s] you: %s  %s", fmtTime(it.SentAt), it.Text, ticks(it.Status, ansi))
+		return fmt.Sprintf("[%s] you: %s  %s", fmtTime(it.SentAt), itemText(it), ticks(it.Status, ansi))
 	default:
-		return fmt.Sprintf("[%s] %s: %s", fmtTime(it.SentAt), it.From, it.Text)
+		return fmt.Sprintf("[%s] %s: %s", fmtTime(it.SentAt), it.From, itemText(it))
 	}
 }
 

@@ -28,6 +28,16 @@ func runServe(ctx context.Context, g *globalFlags, args []string) error {
 	fs.StringVar(&cfg.Admin, "admin", envOr("PARLEY_ADMIN", "127.0.0.1:8081"), "admin API address; keep private (env PARLEY_ADMIN)")
 	fs.StringVar(&cfg.Registration, "registration", envOr("PARLEY_REGISTRATION", "open"), "open or invite (env PARLEY_REGISTRATION)")
 	ttl := fs.String("queue-ttl", envOr("PARLEY_QUEUE_TTL", "720h"), "how long queued messages wait for offline devices (env PARLEY_QUEUE_TTL)")
+	fs.StringVar(&cfg.PublicURL, "public-url", os.Getenv("PARLEY_PUBLIC_URL"), "how devices reach the HTTP address, for media URLs (default http://HTTP; env PARLEY_PUBLIC_URL)")
+	mediaMax := fs.Int64("media-max-size", 100<<20, "largest media upload in bytes (ciphertext)")
+	mediaTTL := fs.Duration("media-ttl", 30*24*time.Hour, "delete media blobs older than this")
+	fs.StringVar(&cfg.S3.Endpoint, "s3-endpoint", os.Getenv("PARLEY_S3_ENDPOINT"), "store media in this S3-compatible service, HOST:PORT or URL (default: DATA/blobs; env PARLEY_S3_ENDPOINT)")
+	fs.StringVar(&cfg.S3.Bucket, "s3-bucket", os.Getenv("PARLEY_S3_BUCKET"), "S3 bucket (env PARLEY_S3_BUCKET)")
+	fs.StringVar(&cfg.S3.AccessKey, "s3-access-key", os.Getenv("PARLEY_S3_ACCESS_KEY"), "S3 access key (env PARLEY_S3_ACCESS_KEY)")
+	fs.StringVar(&cfg.S3.SecretKey, "s3-secret-key", "", "S3 secret key; prefer env PARLEY_S3_SECRET_KEY (flags show in ps)")
+	fs.StringVar(&cfg.S3.Region, "s3-region", envOr("PARLEY_S3_REGION", "us-east-1"), "S3 region (env PARLEY_S3_REGION)")
+	fs.StringVar(&cfg.S3.Prefix, "s3-prefix", os.Getenv("PARLEY_S3_PREFIX"), "object name prefix ending in / (env PARLEY_S3_PREFIX)")
+	s3Insecure := fs.Bool("s3-insecure", false, "talk plain HTTP to a HOST:PORT endpoint (loopback/testing only)")
 	level := fs.String("log-level", envOr("PARLEY_LOG_LEVEL", "info"), "debug, info, warn or error (env PARLEY_LOG_LEVEL)")
 	format := fs.String("log-format", envOr("PARLEY_LOG_FORMAT", "text"), "text or json (env PARLEY_LOG_FORMAT)")
 	if err := fs.Parse(args); err != nil {
@@ -39,6 +49,17 @@ func runServe(ctx context.Context, g *globalFlags, args []string) error {
 	var err error
 	if cfg.QueueTTL, err = time.ParseDuration(*ttl); err != nil || cfg.QueueTTL <= 0 {
 		return fmt.Errorf("--queue-ttl %q: want a positive duration like 720h", *ttl)
+	}
+	if *mediaMax <= 0 || *mediaTTL <= 0 {
+		return fmt.Errorf("--media-max-size and --media-ttl must be positive")
+	}
+	cfg.MediaMaxSize, cfg.MediaTTL = *mediaMax, *mediaTTL
+	if cfg.S3.SecretKey == "" {
+		cfg.S3.SecretKey = os.Getenv("PARLEY_S3_SECRET_KEY")
+	}
+	cfg.S3.Secure, cfg.S3.PathStyle = !*s3Insecure, true
+	if cfg.S3.Endpoint != "" && cfg.S3.Bucket == "" {
+		return fmt.Errorf("--s3-endpoint needs --s3-bucket")
 	}
 	if cfg.Logger, err = newLogger(os.Stderr, *level, *format); err != nil {
 		return err

@@ -31,6 +31,7 @@ type Content struct {
 	//	*Content_Text
 	//	*Content_ReadReceipt
 	//	*Content_Typing
+	//	*Content_Attachment
 	Body     isContent_Body `protobuf_oneof:"body"`
 	SentAtMs int64          `protobuf:"varint,10,opt,name=sent_at_ms,json=sentAtMs,proto3" json:"sent_at_ms,omitempty"` // the sender's clock when the user sent it
 	// For copies sent to one's own other devices: the conversation partner.
@@ -105,6 +106,15 @@ func (x *Content) GetTyping() *Typing {
 	return nil
 }
 
+func (x *Content) GetAttachment() *Attachment {
+	if x != nil {
+		if x, ok := x.Body.(*Content_Attachment); ok {
+			return x.Attachment
+		}
+	}
+	return nil
+}
+
 func (x *Content) GetSentAtMs() int64 {
 	if x != nil {
 		return x.SentAtMs
@@ -142,11 +152,17 @@ type Content_Typing struct {
 	Typing *Typing `protobuf:"bytes,3,opt,name=typing,proto3,oneof"`
 }
 
+type Content_Attachment struct {
+	Attachment *Attachment `protobuf:"bytes,30,opt,name=attachment,proto3,oneof"`
+}
+
 func (*Content_Text) isContent_Body() {}
 
 func (*Content_ReadReceipt) isContent_Body() {}
 
 func (*Content_Typing) isContent_Body() {}
+
+func (*Content_Attachment) isContent_Body() {}
 
 type Text struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -288,15 +304,152 @@ func (x *Typing) GetComposing() bool {
 	return false
 }
 
+// Attachment points at an encrypted blob on the node (docs/media.md). The
+// node stores only the ciphertext; key, hashes and metadata travel here.
+type Attachment struct {
+	state            protoimpl.MessageState `protogen:"open.v1"`
+	Url              string                 `protobuf:"bytes,1,opt,name=url,proto3" json:"url,omitempty"`                                                   // https?://…/media/v1/blobs/<blob_id>
+	Key              []byte                 `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`                                                   // 32-byte media key (e2e/mediacrypt)
+	PlaintextSha256  []byte                 `protobuf:"bytes,3,opt,name=plaintext_sha256,json=plaintextSha256,proto3" json:"plaintext_sha256,omitempty"`    // 32 bytes
+	CiphertextSha256 []byte                 `protobuf:"bytes,4,opt,name=ciphertext_sha256,json=ciphertextSha256,proto3" json:"ciphertext_sha256,omitempty"` // 32 bytes
+	Size             int64                  `protobuf:"varint,5,opt,name=size,proto3" json:"size,omitempty"`                                                // plaintext bytes
+	CiphertextSize   int64                  `protobuf:"varint,6,opt,name=ciphertext_size,json=ciphertextSize,proto3" json:"ciphertext_size,omitempty"`      // bytes of the blob
+	Mime             string                 `protobuf:"bytes,7,opt,name=mime,proto3" json:"mime,omitempty"`                                                 // e.g. "image/jpeg"; at most 127 bytes
+	FileName         string                 `protobuf:"bytes,8,opt,name=file_name,json=fileName,proto3" json:"file_name,omitempty"`                         // base name only, at most 255 bytes
+	Caption          string                 `protobuf:"bytes,9,opt,name=caption,proto3" json:"caption,omitempty"`                                           // UTF-8, at most 2,048 bytes
+	Thumbnail        []byte                 `protobuf:"bytes,10,opt,name=thumbnail,proto3" json:"thumbnail,omitempty"`                                      // JPEG or PNG, at most 10,240 bytes (images)
+	Width            uint32                 `protobuf:"varint,11,opt,name=width,proto3" json:"width,omitempty"`                                             // images: pixels
+	Height           uint32                 `protobuf:"varint,12,opt,name=height,proto3" json:"height,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *Attachment) Reset() {
+	*x = Attachment{}
+	mi := &file_content_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Attachment) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Attachment) ProtoMessage() {}
+
+func (x *Attachment) ProtoReflect() protoreflect.Message {
+	mi := &file_content_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Attachment.ProtoReflect.Descriptor instead.
+func (*Attachment) Descriptor() ([]byte, []int) {
+	return file_content_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *Attachment) GetUrl() string {
+	if x != nil {
+		return x.Url
+	}
+	return ""
+}
+
+func (x *Attachment) GetKey() []byte {
+	if x != nil {
+		return x.Key
+	}
+	return nil
+}
+
+func (x *Attachment) GetPlaintextSha256() []byte {
+	if x != nil {
+		return x.PlaintextSha256
+	}
+	return nil
+}
+
+func (x *Attachment) GetCiphertextSha256() []byte {
+	if x != nil {
+		return x.CiphertextSha256
+	}
+	return nil
+}
+
+func (x *Attachment) GetSize() int64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+func (x *Attachment) GetCiphertextSize() int64 {
+	if x != nil {
+		return x.CiphertextSize
+	}
+	return 0
+}
+
+func (x *Attachment) GetMime() string {
+	if x != nil {
+		return x.Mime
+	}
+	return ""
+}
+
+func (x *Attachment) GetFileName() string {
+	if x != nil {
+		return x.FileName
+	}
+	return ""
+}
+
+func (x *Attachment) GetCaption() string {
+	if x != nil {
+		return x.Caption
+	}
+	return ""
+}
+
+func (x *Attachment) GetThumbnail() []byte {
+	if x != nil {
+		return x.Thumbnail
+	}
+	return nil
+}
+
+func (x *Attachment) GetWidth() uint32 {
+	if x != nil {
+		return x.Width
+	}
+	return 0
+}
+
+func (x *Attachment) GetHeight() uint32 {
+	if x != nil {
+		return x.Height
+	}
+	return 0
+}
+
 var File_content_proto protoreflect.FileDescriptor
 
 const file_content_proto_rawDesc = "" +
 	"\n" +
-	"\rcontent.proto\x12\tparley.v1\"\xf3\x01\n" +
+	"\rcontent.proto\x12\tparley.v1\"\xac\x02\n" +
 	"\aContent\x12%\n" +
 	"\x04text\x18\x01 \x01(\v2\x0f.parley.v1.TextH\x00R\x04text\x12;\n" +
 	"\fread_receipt\x18\x02 \x01(\v2\x16.parley.v1.ReadReceiptH\x00R\vreadReceipt\x12+\n" +
-	"\x06typing\x18\x03 \x01(\v2\x11.parley.v1.TypingH\x00R\x06typing\x12\x1c\n" +
+	"\x06typing\x18\x03 \x01(\v2\x11.parley.v1.TypingH\x00R\x06typing\x127\n" +
+	"\n" +
+	"attachment\x18\x1e \x01(\v2\x15.parley.v1.AttachmentH\x00R\n" +
+	"attachment\x12\x1c\n" +
 	"\n" +
 	"sent_at_ms\x18\n" +
 	" \x01(\x03R\bsentAtMs\x12\x17\n" +
@@ -311,7 +464,22 @@ const file_content_proto_rawDesc = "" +
 	"\n" +
 	"read_at_ms\x18\x02 \x01(\x03R\breadAtMs\"&\n" +
 	"\x06Typing\x12\x1c\n" +
-	"\tcomposing\x18\x01 \x01(\bR\tcomposingB)Z'github.com/parley-im/parley/protocol/pbb\x06proto3"
+	"\tcomposing\x18\x01 \x01(\bR\tcomposing\"\xdc\x02\n" +
+	"\n" +
+	"Attachment\x12\x10\n" +
+	"\x03url\x18\x01 \x01(\tR\x03url\x12\x10\n" +
+	"\x03key\x18\x02 \x01(\fR\x03key\x12)\n" +
+	"\x10plaintext_sha256\x18\x03 \x01(\fR\x0fplaintextSha256\x12+\n" +
+	"\x11ciphertext_sha256\x18\x04 \x01(\fR\x10ciphertextSha256\x12\x12\n" +
+	"\x04size\x18\x05 \x01(\x03R\x04size\x12'\n" +
+	"\x0fciphertext_size\x18\x06 \x01(\x03R\x0eciphertextSize\x12\x12\n" +
+	"\x04mime\x18\a \x01(\tR\x04mime\x12\x1b\n" +
+	"\tfile_name\x18\b \x01(\tR\bfileName\x12\x18\n" +
+	"\acaption\x18\t \x01(\tR\acaption\x12\x1c\n" +
+	"\tthumbnail\x18\n" +
+	" \x01(\fR\tthumbnail\x12\x14\n" +
+	"\x05width\x18\v \x01(\rR\x05width\x12\x16\n" +
+	"\x06height\x18\f \x01(\rR\x06heightB)Z'github.com/parley-im/parley/protocol/pbb\x06proto3"
 
 var (
 	file_content_proto_rawDescOnce sync.Once
@@ -325,22 +493,24 @@ func file_content_proto_rawDescGZIP() []byte {
 	return file_content_proto_rawDescData
 }
 
-var file_content_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
+var file_content_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
 var file_content_proto_goTypes = []any{
 	(*Content)(nil),     // 0: parley.v1.Content
 	(*Text)(nil),        // 1: parley.v1.Text
 	(*ReadReceipt)(nil), // 2: parley.v1.ReadReceipt
 	(*Typing)(nil),      // 3: parley.v1.Typing
+	(*Attachment)(nil),  // 4: parley.v1.Attachment
 }
 var file_content_proto_depIdxs = []int32{
 	1, // 0: parley.v1.Content.text:type_name -> parley.v1.Text
 	2, // 1: parley.v1.Content.read_receipt:type_name -> parley.v1.ReadReceipt
 	3, // 2: parley.v1.Content.typing:type_name -> parley.v1.Typing
-	3, // [3:3] is the sub-list for method output_type
-	3, // [3:3] is the sub-list for method input_type
-	3, // [3:3] is the sub-list for extension type_name
-	3, // [3:3] is the sub-list for extension extendee
-	0, // [0:3] is the sub-list for field type_name
+	4, // 3: parley.v1.Content.attachment:type_name -> parley.v1.Attachment
+	4, // [4:4] is the sub-list for method output_type
+	4, // [4:4] is the sub-list for method input_type
+	4, // [4:4] is the sub-list for extension type_name
+	4, // [4:4] is the sub-list for extension extendee
+	0, // [0:4] is the sub-list for field type_name
 }
 
 func init() { file_content_proto_init() }
@@ -352,6 +522,7 @@ func file_content_proto_init() {
 		(*Content_Text)(nil),
 		(*Content_ReadReceipt)(nil),
 		(*Content_Typing)(nil),
+		(*Content_Attachment)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -359,7 +530,7 @@ func file_content_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_content_proto_rawDesc), len(file_content_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   4,
+			NumMessages:   5,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

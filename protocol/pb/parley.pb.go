@@ -235,6 +235,7 @@ type ClientFrame struct {
 	//	*ClientFrame_Ping
 	//	*ClientFrame_KeyCount
 	//	*ClientFrame_DeviceList
+	//	*ClientFrame_UploadSlot
 	Body          isClientFrame_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -356,6 +357,15 @@ func (x *ClientFrame) GetDeviceList() *DeviceListRequest {
 	return nil
 }
 
+func (x *ClientFrame) GetUploadSlot() *UploadSlotRequest {
+	if x != nil {
+		if x, ok := x.Body.(*ClientFrame_UploadSlot); ok {
+			return x.UploadSlot
+		}
+	}
+	return nil
+}
+
 type isClientFrame_Body interface {
 	isClientFrame_Body()
 }
@@ -392,6 +402,10 @@ type ClientFrame_DeviceList struct {
 	DeviceList *DeviceListRequest `protobuf:"bytes,17,opt,name=device_list,json=deviceList,proto3,oneof"`
 }
 
+type ClientFrame_UploadSlot struct {
+	UploadSlot *UploadSlotRequest `protobuf:"bytes,30,opt,name=upload_slot,json=uploadSlot,proto3,oneof"` // media: ask for an upload slot
+}
+
 func (*ClientFrame_Register) isClientFrame_Body() {}
 
 func (*ClientFrame_UploadKeys) isClientFrame_Body() {}
@@ -407,6 +421,8 @@ func (*ClientFrame_Ping) isClientFrame_Body() {}
 func (*ClientFrame_KeyCount) isClientFrame_Body() {}
 
 func (*ClientFrame_DeviceList) isClientFrame_Body() {}
+
+func (*ClientFrame_UploadSlot) isClientFrame_Body() {}
 
 type ServerFrame struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -427,6 +443,7 @@ type ServerFrame struct {
 	//	*ServerFrame_QueueDrained
 	//	*ServerFrame_Goodbye
 	//	*ServerFrame_DeviceList
+	//	*ServerFrame_UploadSlot
 	Body          isServerFrame_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -593,6 +610,15 @@ func (x *ServerFrame) GetDeviceList() *DeviceList {
 	return nil
 }
 
+func (x *ServerFrame) GetUploadSlot() *UploadSlot {
+	if x != nil {
+		if x, ok := x.Body.(*ServerFrame_UploadSlot); ok {
+			return x.UploadSlot
+		}
+	}
+	return nil
+}
+
 type isServerFrame_Body interface {
 	isServerFrame_Body()
 }
@@ -649,6 +675,10 @@ type ServerFrame_DeviceList struct {
 	DeviceList *DeviceList `protobuf:"bytes,22,opt,name=device_list,json=deviceList,proto3,oneof"`
 }
 
+type ServerFrame_UploadSlot struct {
+	UploadSlot *UploadSlot `protobuf:"bytes,30,opt,name=upload_slot,json=uploadSlot,proto3,oneof"` // reply to UploadSlotRequest
+}
+
 func (*ServerFrame_Error) isServerFrame_Body() {}
 
 func (*ServerFrame_Welcome) isServerFrame_Body() {}
@@ -674,6 +704,8 @@ func (*ServerFrame_QueueDrained) isServerFrame_Body() {}
 func (*ServerFrame_Goodbye) isServerFrame_Body() {}
 
 func (*ServerFrame_DeviceList) isServerFrame_Body() {}
+
+func (*ServerFrame_UploadSlot) isServerFrame_Body() {}
 
 type Error struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -2398,11 +2430,143 @@ func (x *QueueDrained) GetDelivered() uint64 {
 	return 0
 }
 
+// UploadSlotRequest asks the node for a place to upload size bytes of
+// media ciphertext. Registered devices only.
+type UploadSlotRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Size          int64                  `protobuf:"varint,1,opt,name=size,proto3" json:"size,omitempty"` // exact ciphertext size in bytes, 1..max
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UploadSlotRequest) Reset() {
+	*x = UploadSlotRequest{}
+	mi := &file_parley_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UploadSlotRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UploadSlotRequest) ProtoMessage() {}
+
+func (x *UploadSlotRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UploadSlotRequest.ProtoReflect.Descriptor instead.
+func (*UploadSlotRequest) Descriptor() ([]byte, []int) {
+	return file_parley_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *UploadSlotRequest) GetSize() int64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+// UploadSlot grants one upload. The token authorises tus requests on
+// upload_url only, for exactly `size` bytes, until expires_at_ms.
+type UploadSlot struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	UploadUrl     string                 `protobuf:"bytes,1,opt,name=upload_url,json=uploadUrl,proto3" json:"upload_url,omitempty"`          // tus upload URL: <public>/media/v1/uploads/<blob_id>
+	Token         string                 `protobuf:"bytes,2,opt,name=token,proto3" json:"token,omitempty"`                                   // "Authorization: Bearer <token>" on every tus request
+	BlobId        string                 `protobuf:"bytes,3,opt,name=blob_id,json=blobId,proto3" json:"blob_id,omitempty"`                   // 22 characters of base64url (128 random bits)
+	MaxSize       int64                  `protobuf:"varint,4,opt,name=max_size,json=maxSize,proto3" json:"max_size,omitempty"`               // the node's cap, for information
+	ExpiresAtMs   int64                  `protobuf:"varint,5,opt,name=expires_at_ms,json=expiresAtMs,proto3" json:"expires_at_ms,omitempty"` // the token stops working then
+	DownloadUrl   string                 `protobuf:"bytes,6,opt,name=download_url,json=downloadUrl,proto3" json:"download_url,omitempty"`    // <public>/media/v1/blobs/<blob_id>, once the upload is complete
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UploadSlot) Reset() {
+	*x = UploadSlot{}
+	mi := &file_parley_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UploadSlot) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UploadSlot) ProtoMessage() {}
+
+func (x *UploadSlot) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UploadSlot.ProtoReflect.Descriptor instead.
+func (*UploadSlot) Descriptor() ([]byte, []int) {
+	return file_parley_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *UploadSlot) GetUploadUrl() string {
+	if x != nil {
+		return x.UploadUrl
+	}
+	return ""
+}
+
+func (x *UploadSlot) GetToken() string {
+	if x != nil {
+		return x.Token
+	}
+	return ""
+}
+
+func (x *UploadSlot) GetBlobId() string {
+	if x != nil {
+		return x.BlobId
+	}
+	return ""
+}
+
+func (x *UploadSlot) GetMaxSize() int64 {
+	if x != nil {
+		return x.MaxSize
+	}
+	return 0
+}
+
+func (x *UploadSlot) GetExpiresAtMs() int64 {
+	if x != nil {
+		return x.ExpiresAtMs
+	}
+	return 0
+}
+
+func (x *UploadSlot) GetDownloadUrl() string {
+	if x != nil {
+		return x.DownloadUrl
+	}
+	return ""
+}
+
 var File_parley_proto protoreflect.FileDescriptor
 
 const file_parley_proto_rawDesc = "" +
 	"\n" +
-	"\fparley.proto\x12\tparley.v1\"\xd9\x03\n" +
+	"\fparley.proto\x12\tparley.v1\"\x9a\x04\n" +
 	"\vClientFrame\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x121\n" +
 	"\bregister\x18\n" +
@@ -2415,8 +2579,10 @@ const file_parley_proto_rawDesc = "" +
 	"\x04ping\x18\x0f \x01(\v2\x0f.parley.v1.PingH\x00R\x04ping\x129\n" +
 	"\tkey_count\x18\x10 \x01(\v2\x1a.parley.v1.KeyCountRequestH\x00R\bkeyCount\x12?\n" +
 	"\vdevice_list\x18\x11 \x01(\v2\x1c.parley.v1.DeviceListRequestH\x00R\n" +
-	"deviceListB\x06\n" +
-	"\x04body\"\xd3\x05\n" +
+	"deviceList\x12?\n" +
+	"\vupload_slot\x18\x1e \x01(\v2\x1c.parley.v1.UploadSlotRequestH\x00R\n" +
+	"uploadSlotB\x06\n" +
+	"\x04body\"\x8d\x06\n" +
 	"\vServerFrame\x12\x19\n" +
 	"\breply_to\x18\x01 \x01(\x04R\areplyTo\x12(\n" +
 	"\x05error\x18\n" +
@@ -2436,7 +2602,9 @@ const file_parley_proto_rawDesc = "" +
 	"\rqueue_drained\x18\x14 \x01(\v2\x17.parley.v1.QueueDrainedH\x00R\fqueueDrained\x12.\n" +
 	"\agoodbye\x18\x15 \x01(\v2\x12.parley.v1.GoodbyeH\x00R\agoodbye\x128\n" +
 	"\vdevice_list\x18\x16 \x01(\v2\x15.parley.v1.DeviceListH\x00R\n" +
-	"deviceListB\x06\n" +
+	"deviceList\x128\n" +
+	"\vupload_slot\x18\x1e \x01(\v2\x15.parley.v1.UploadSlotH\x00R\n" +
+	"uploadSlotB\x06\n" +
 	"\x04body\"\xa9\x01\n" +
 	"\x05Error\x12(\n" +
 	"\x04code\x18\x01 \x01(\x0e2\x14.parley.v1.ErrorCodeR\x04code\x12\x16\n" +
@@ -2571,7 +2739,18 @@ const file_parley_proto_rawDesc = "" +
 	"\vDeliveryAck\x12\x12\n" +
 	"\x04seqs\x18\x01 \x03(\x04R\x04seqs\",\n" +
 	"\fQueueDrained\x12\x1c\n" +
-	"\tdelivered\x18\x01 \x01(\x04R\tdelivered*\xea\x02\n" +
+	"\tdelivered\x18\x01 \x01(\x04R\tdelivered\"'\n" +
+	"\x11UploadSlotRequest\x12\x12\n" +
+	"\x04size\x18\x01 \x01(\x03R\x04size\"\xbc\x01\n" +
+	"\n" +
+	"UploadSlot\x12\x1d\n" +
+	"\n" +
+	"upload_url\x18\x01 \x01(\tR\tuploadUrl\x12\x14\n" +
+	"\x05token\x18\x02 \x01(\tR\x05token\x12\x17\n" +
+	"\ablob_id\x18\x03 \x01(\tR\x06blobId\x12\x19\n" +
+	"\bmax_size\x18\x04 \x01(\x03R\amaxSize\x12\"\n" +
+	"\rexpires_at_ms\x18\x05 \x01(\x03R\vexpiresAtMs\x12!\n" +
+	"\fdownload_url\x18\x06 \x01(\tR\vdownloadUrl*\xea\x02\n" +
 	"\tErrorCode\x12\x1a\n" +
 	"\x16ERROR_CODE_UNSPECIFIED\x10\x00\x12\r\n" +
 	"\tBAD_FRAME\x10\x01\x12\x13\n" +
@@ -2618,7 +2797,7 @@ func file_parley_proto_rawDescGZIP() []byte {
 }
 
 var file_parley_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_parley_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
+var file_parley_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
 var file_parley_proto_goTypes = []any{
 	(ErrorCode)(0),             // 0: parley.v1.ErrorCode
 	(EnvelopeType)(0),          // 1: parley.v1.EnvelopeType
@@ -2653,6 +2832,8 @@ var file_parley_proto_goTypes = []any{
 	(*Receipt)(nil),            // 30: parley.v1.Receipt
 	(*DeliveryAck)(nil),        // 31: parley.v1.DeliveryAck
 	(*QueueDrained)(nil),       // 32: parley.v1.QueueDrained
+	(*UploadSlotRequest)(nil),  // 33: parley.v1.UploadSlotRequest
+	(*UploadSlot)(nil),         // 34: parley.v1.UploadSlot
 }
 var file_parley_proto_depIdxs = []int32{
 	10, // 0: parley.v1.ClientFrame.register:type_name -> parley.v1.Register
@@ -2663,42 +2844,44 @@ var file_parley_proto_depIdxs = []int32{
 	8,  // 5: parley.v1.ClientFrame.ping:type_name -> parley.v1.Ping
 	17, // 6: parley.v1.ClientFrame.key_count:type_name -> parley.v1.KeyCountRequest
 	23, // 7: parley.v1.ClientFrame.device_list:type_name -> parley.v1.DeviceListRequest
-	5,  // 8: parley.v1.ServerFrame.error:type_name -> parley.v1.Error
-	7,  // 9: parley.v1.ServerFrame.welcome:type_name -> parley.v1.Welcome
-	11, // 10: parley.v1.ServerFrame.registered:type_name -> parley.v1.Registered
-	16, // 11: parley.v1.ServerFrame.keys_uploaded:type_name -> parley.v1.KeysUploaded
-	22, // 12: parley.v1.ServerFrame.bundles:type_name -> parley.v1.Bundles
-	27, // 13: parley.v1.ServerFrame.send_ack:type_name -> parley.v1.SendAck
-	28, // 14: parley.v1.ServerFrame.deliver:type_name -> parley.v1.Deliver
-	9,  // 15: parley.v1.ServerFrame.pong:type_name -> parley.v1.Pong
-	19, // 16: parley.v1.ServerFrame.prekeys_low:type_name -> parley.v1.PrekeysLow
-	18, // 17: parley.v1.ServerFrame.key_count:type_name -> parley.v1.KeyCount
-	32, // 18: parley.v1.ServerFrame.queue_drained:type_name -> parley.v1.QueueDrained
-	6,  // 19: parley.v1.ServerFrame.goodbye:type_name -> parley.v1.Goodbye
-	24, // 20: parley.v1.ServerFrame.device_list:type_name -> parley.v1.DeviceList
-	0,  // 21: parley.v1.Error.code:type_name -> parley.v1.ErrorCode
-	24, // 22: parley.v1.Error.device_lists:type_name -> parley.v1.DeviceList
-	0,  // 23: parley.v1.Goodbye.code:type_name -> parley.v1.ErrorCode
-	15, // 24: parley.v1.Register.keys:type_name -> parley.v1.UploadKeys
-	12, // 25: parley.v1.UploadKeys.signed_pre_key:type_name -> parley.v1.SignedPreKey
-	13, // 26: parley.v1.UploadKeys.pre_keys:type_name -> parley.v1.PreKey
-	14, // 27: parley.v1.UploadKeys.kem_pre_keys:type_name -> parley.v1.KEMPreKey
-	14, // 28: parley.v1.UploadKeys.last_resort_kem_pre_key:type_name -> parley.v1.KEMPreKey
-	12, // 29: parley.v1.Bundle.signed_pre_key:type_name -> parley.v1.SignedPreKey
-	13, // 30: parley.v1.Bundle.pre_key:type_name -> parley.v1.PreKey
-	14, // 31: parley.v1.Bundle.kem_pre_key:type_name -> parley.v1.KEMPreKey
-	21, // 32: parley.v1.Bundles.bundles:type_name -> parley.v1.Bundle
-	26, // 33: parley.v1.Send.ciphertexts:type_name -> parley.v1.OutgoingCiphertext
-	1,  // 34: parley.v1.OutgoingCiphertext.type:type_name -> parley.v1.EnvelopeType
-	29, // 35: parley.v1.Deliver.envelope:type_name -> parley.v1.Envelope
-	30, // 36: parley.v1.Deliver.receipt:type_name -> parley.v1.Receipt
-	1,  // 37: parley.v1.Envelope.type:type_name -> parley.v1.EnvelopeType
-	2,  // 38: parley.v1.Receipt.type:type_name -> parley.v1.ReceiptType
-	39, // [39:39] is the sub-list for method output_type
-	39, // [39:39] is the sub-list for method input_type
-	39, // [39:39] is the sub-list for extension type_name
-	39, // [39:39] is the sub-list for extension extendee
-	0,  // [0:39] is the sub-list for field type_name
+	33, // 8: parley.v1.ClientFrame.upload_slot:type_name -> parley.v1.UploadSlotRequest
+	5,  // 9: parley.v1.ServerFrame.error:type_name -> parley.v1.Error
+	7,  // 10: parley.v1.ServerFrame.welcome:type_name -> parley.v1.Welcome
+	11, // 11: parley.v1.ServerFrame.registered:type_name -> parley.v1.Registered
+	16, // 12: parley.v1.ServerFrame.keys_uploaded:type_name -> parley.v1.KeysUploaded
+	22, // 13: parley.v1.ServerFrame.bundles:type_name -> parley.v1.Bundles
+	27, // 14: parley.v1.ServerFrame.send_ack:type_name -> parley.v1.SendAck
+	28, // 15: parley.v1.ServerFrame.deliver:type_name -> parley.v1.Deliver
+	9,  // 16: parley.v1.ServerFrame.pong:type_name -> parley.v1.Pong
+	19, // 17: parley.v1.ServerFrame.prekeys_low:type_name -> parley.v1.PrekeysLow
+	18, // 18: parley.v1.ServerFrame.key_count:type_name -> parley.v1.KeyCount
+	32, // 19: parley.v1.ServerFrame.queue_drained:type_name -> parley.v1.QueueDrained
+	6,  // 20: parley.v1.ServerFrame.goodbye:type_name -> parley.v1.Goodbye
+	24, // 21: parley.v1.ServerFrame.device_list:type_name -> parley.v1.DeviceList
+	34, // 22: parley.v1.ServerFrame.upload_slot:type_name -> parley.v1.UploadSlot
+	0,  // 23: parley.v1.Error.code:type_name -> parley.v1.ErrorCode
+	24, // 24: parley.v1.Error.device_lists:type_name -> parley.v1.DeviceList
+	0,  // 25: parley.v1.Goodbye.code:type_name -> parley.v1.ErrorCode
+	15, // 26: parley.v1.Register.keys:type_name -> parley.v1.UploadKeys
+	12, // 27: parley.v1.UploadKeys.signed_pre_key:type_name -> parley.v1.SignedPreKey
+	13, // 28: parley.v1.UploadKeys.pre_keys:type_name -> parley.v1.PreKey
+	14, // 29: parley.v1.UploadKeys.kem_pre_keys:type_name -> parley.v1.KEMPreKey
+	14, // 30: parley.v1.UploadKeys.last_resort_kem_pre_key:type_name -> parley.v1.KEMPreKey
+	12, // 31: parley.v1.Bundle.signed_pre_key:type_name -> parley.v1.SignedPreKey
+	13, // 32: parley.v1.Bundle.pre_key:type_name -> parley.v1.PreKey
+	14, // 33: parley.v1.Bundle.kem_pre_key:type_name -> parley.v1.KEMPreKey
+	21, // 34: parley.v1.Bundles.bundles:type_name -> parley.v1.Bundle
+	26, // 35: parley.v1.Send.ciphertexts:type_name -> parley.v1.OutgoingCiphertext
+	1,  // 36: parley.v1.OutgoingCiphertext.type:type_name -> parley.v1.EnvelopeType
+	29, // 37: parley.v1.Deliver.envelope:type_name -> parley.v1.Envelope
+	30, // 38: parley.v1.Deliver.receipt:type_name -> parley.v1.Receipt
+	1,  // 39: parley.v1.Envelope.type:type_name -> parley.v1.EnvelopeType
+	2,  // 40: parley.v1.Receipt.type:type_name -> parley.v1.ReceiptType
+	41, // [41:41] is the sub-list for method output_type
+	41, // [41:41] is the sub-list for method input_type
+	41, // [41:41] is the sub-list for extension type_name
+	41, // [41:41] is the sub-list for extension extendee
+	0,  // [0:41] is the sub-list for field type_name
 }
 
 func init() { file_parley_proto_init() }
@@ -2715,6 +2898,7 @@ func file_parley_proto_init() {
 		(*ClientFrame_Ping)(nil),
 		(*ClientFrame_KeyCount)(nil),
 		(*ClientFrame_DeviceList)(nil),
+		(*ClientFrame_UploadSlot)(nil),
 	}
 	file_parley_proto_msgTypes[1].OneofWrappers = []any{
 		(*ServerFrame_Error)(nil),
@@ -2730,6 +2914,7 @@ func file_parley_proto_init() {
 		(*ServerFrame_QueueDrained)(nil),
 		(*ServerFrame_Goodbye)(nil),
 		(*ServerFrame_DeviceList)(nil),
+		(*ServerFrame_UploadSlot)(nil),
 	}
 	file_parley_proto_msgTypes[25].OneofWrappers = []any{
 		(*Deliver_Envelope)(nil),
@@ -2741,7 +2926,7 @@ func file_parley_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_parley_proto_rawDesc), len(file_parley_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   30,
+			NumMessages:   32,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

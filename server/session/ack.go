@@ -18,9 +18,12 @@ const (
 	maxReceiptIDs = 1024
 )
 
-// handleDeliveryAck deletes acknowledged entries and, for every envelope
-// that existed and was not silent, queues a DELIVERED receipt to all devices
-// of its sender (one receipt per sender per ack). Receipts get no receipts.
+// handleDeliveryAck deletes acknowledged entries and, in the same atomic
+// store batch, queues for every envelope that existed and was not silent a
+// DELIVERED receipt to all devices of its sender (one receipt per sender per
+// ack). Receipts get no receipts. One batch means one sync and no window in
+// which a crash keeps the deletion but loses the receipt; an ack of
+// receipts only (nothing to queue) does not wait for a sync of its own.
 func handleDeliveryAck(ctx context.Context, s *Session, f *pb.ClientFrame) error {
 	seqs := f.GetDeliveryAck().Seqs
 	if len(seqs) == 0 {
@@ -29,15 +32,27 @@ func handleDeliveryAck(ctx context.Context, s *Session, f *pb.ClientFrame) error
 	if len(seqs) > maxAckSeqs {
 		return bye(pb.ErrorCode_BAD_FRAME, fmt.Sprintf("more than %d seqs in one ack", maxAckSeqs))
 	}
-	acked, err := s.env.Store.Ack(ctx, s.addr, seqs)
+	var targets []protocol.Address
+	_, err := s.env.Store.AckAndEnqueue(ctx, s.addr, seqs, func(rctx context.Context, acked []store.Entry) []*store.Entry {
+		var entries []*store.Entry
+		entries, targets = s.receipts(rctx, acked)
+		return entries
+	})
 	if err != nil {
 		return fmt.Errorf("ack for %s: %w", s.addr, err)
 	}
 	s.acked(seqs)
-	return s.sendReceipts(ctx, acked)
+	if len(targets) > 0 {
+		s.env.Router.Nudge(targets...)
+	}
+	return nil
 }
 
-func (s *Session) sendReceipts(ctx context.Context, acked []store.Entry) error {
+// receipts builds the DELIVERED receipts for acknowledged entries and the
+// devices they go to. It runs on the store's writer (AckAndEnqueue), so it
+// only reads the store and never fails: an entry it cannot decode, or a
+// sender whose account is gone, simply gets no receipt.
+func (s *Session) receipts(ctx context.Context, acked []store.Entry) ([]*store.Entry, []protocol.Address) {
 	var senders []string
 	ids := make(map[string][][]byte)
 	for i := range acked {
@@ -58,7 +73,7 @@ func (s *Session) sendReceipts(ctx context.Context, acked []store.Entry) error {
 		ids[e.From] = append(ids[e.From], e.MessageId)
 	}
 	if len(senders) == 0 {
-		return nil
+		return nil, nil
 	}
 	now := s.env.Now()
 	var entries []*store.Entry
@@ -79,7 +94,8 @@ func (s *Session) sendReceipts(ctx context.Context, acked []store.Entry) error {
 				ServerTimeMs: now.UnixMilli(),
 			})
 			if err != nil {
-				return err
+				s.env.Logger.Error("receipt payload", "device", s.addr.String(), "err", err)
+				break
 			}
 			all = all[n:]
 			for _, d := range dl.DeviceIds {
@@ -89,12 +105,5 @@ func (s *Session) sendReceipts(ctx context.Context, acked []store.Entry) error {
 			}
 		}
 	}
-	if len(entries) == 0 {
-		return nil
-	}
-	if err := s.env.Store.Enqueue(ctx, entries); err != nil {
-		return fmt.Errorf("receipts from %s: %w", s.addr, err)
-	}
-	s.env.Router.Nudge(targets...)
-	return nil
+	return entries, targets
 }

@@ -6,29 +6,50 @@
 //
 // # Ownership
 //
-// Two goroutines may act for a session, never more:
+// Up to four goroutines act for a session, each with its own part:
 //
-//   - Run (the reader): the only goroutine that reads the connection and runs
+//   - the reader: the only goroutine that reads the connection and runs
 //     handlers. It owns key, addr and authed; addr and authed are written
 //     once, before the pump can first start, and are read-only after that.
+//     Serve runs the handshake's Welcome on the goroutine that accepted the
+//     connection and then starts the reader on a fresh goroutine; after
+//     Env.IdleRelease without a frame the reader drops the connection's
+//     cipher state and continues on another fresh goroutine (TCP only).
+//     Either way exactly one reader exists at a time, and its own state
+//     (idle clock, released flag) travels with it as a value, not in the
+//     Session: a goroutine's stack never shrinks below four times what it
+//     uses when parked, and handling a frame grows it, so hopping is how an
+//     idle connection gets back to the smallest stack.
 //   - the pump (pump.go): a short-lived goroutine started by kick when the
 //     device's queue may hold something to send (a nudge from the router, an
 //     ack that opened the window, the connect-time backlog, a pending
 //     notice). At most one pump runs per session; it exits when the queue is
-//     drained or the window is full. Fields it shares with the reader and with
-//     other goroutines (the mailbox flags and the delivery window) are
-//     guarded by mu.
+//     drained or the window is full, and writes each batch of Deliver
+//     frames with one WriteFrames call.
+//   - the acker (inflight.go): a short-lived goroutine that exists while
+//     Sends are in flight. The reader validates a Send, hands its entries
+//     to the store (EnqueueAsync, which fixes their queue order) and reads
+//     on; the acker waits for the store in that same order, writes every
+//     SendAck that is ready with one WriteFrames call and nudges the
+//     targets. At most maxInflightSends are in flight; beyond that the
+//     reader waits, which is the back-pressure on a device that sends
+//     faster than the disk syncs.
 //
-// Other goroutines (the router, the keys service, the node at shutdown) reach
-// a session only through Nudge, PrekeysLow and Kick, which set a flag under
-// mu and start a pump or close the connection; they never block on the
-// session. An idle session is therefore one goroutine parked in ReadFrame
-// plus this struct: no buffer, no channel, no timer beyond the connection's
-// read deadline.
+// Fields shared between them (the mailbox flags, the delivery window, the
+// in-flight Sends) are guarded by mu. Other goroutines (the router, the keys
+// service, the node at shutdown) reach a session only through Nudge,
+// PrekeysLow and Kick, which set a flag under mu and start a pump or close
+// the connection; they never block on the session. When the session ends,
+// the reader waits for the pump and the acker (workers) before calling the
+// node's done callback. An idle session is therefore one goroutine parked
+// in ReadFrame plus this struct: no buffer, no channel, no timer beyond the
+// connection's read deadline, no cipher state once IdleRelease has passed.
 //
 // Writes to the connection may come from the reader (replies), the pump
-// (Deliver, notices) and Kick (Goodbye); the transport's WriteFrame is safe
-// for concurrent use, so no session lock is held while writing.
+// (Deliver, notices), the acker (SendAck) and Kick (Goodbye); the
+// transport's WriteFrame is safe for concurrent use, so no session lock is
+// held while writing. Consequently SendAck may follow replies to later
+// requests; clients match replies by reply_to.
 //
 // A panic in a handler or a pump is recovered, logged with the device
 // address, counted through Env.OnPanic and ends only this session.

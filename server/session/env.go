@@ -26,11 +26,17 @@ type Env struct {
 	QueueTTL time.Duration
 	// IdleTimeout closes a connection that sent no frame for this long.
 	IdleTimeout time.Duration
+	// IdleRelease is how long a connection may go without a frame before
+	// its reader drops the cipher state and restarts on a fresh, small
+	// stack (resumable carriers only, see Session.Serve). Zero disables it.
+	IdleRelease time.Duration
 	// WriteTimeout bounds one write, so a device that stops reading cannot
 	// pin a pump forever.
 	WriteTimeout time.Duration
 	// DeliveryWindow is the most Deliver frames unacknowledged at once.
 	DeliveryWindow int
+	// Media grants upload slots (media.go); nil refuses them.
+	Media MediaSlots
 
 	// Wrap, if set, wraps every frame handler (after the built-in checks):
 	// the hook for metrics and for tests.

@@ -20,3 +20,7 @@ type goodbye struct {
 func (g *goodbye) Error() string { return "session: goodbye " + g.code.String() + ": " + g.reason }
 
 func bye(code pb.ErrorCode, reason string) error { return &goodbye{code: code, reason: reason} }
+
+// errClosed ends a handler that found the session already closing (by Kick
+// or a failed write): there is nobody left to answer.
+var errClosed = errors.New("session: closed")

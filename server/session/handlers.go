@@ -41,6 +41,8 @@ func route(f *pb.ClientFrame) Handler {
 		return hSend
 	case *pb.ClientFrame_DeliveryAck:
 		return hDeliveryAck
+	case *pb.ClientFrame_UploadSlot:
+		return hUploadSlot // media.go
 	}
 	return nil
 }
@@ -82,7 +84,7 @@ func (s *Session) dispatch(ctx context.Context, f *pb.ClientFrame) error {
 	var pe *protocol.Error
 	var g *goodbye
 	switch {
-	case errors.As(err, &g):
+	case errors.As(err, &g), errors.Is(err, errClosed):
 		return err
 	case errors.As(err, &pe):
 	default:

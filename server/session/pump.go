@@ -25,11 +25,7 @@ func (s *Session) kick() {
 	}
 	s.pumping = true
 	s.more = false
-	if s.pumpDone == nil {
-		s.pumpDone = new(sync.WaitGroup)
-	}
-	s.pumpDone.Add(1)
-	wg := s.pumpDone
+	wg := s.workersLocked()
 	s.mu.Unlock()
 	go s.pump(wg)
 }
@@ -52,7 +48,7 @@ func (s *Session) pump(wg *sync.WaitGroup) {
 		s.more = false
 		low := s.low
 		s.low = nil
-		room := s.env.DeliveryWindow - s.inflight
+		room := s.env.DeliveryWindow - int(s.inflight)
 		after := s.lastSent
 		s.mu.Unlock()
 
@@ -97,7 +93,7 @@ func (s *Session) pump(wg *sync.WaitGroup) {
 		s.mu.Lock()
 		if len(entries) > 0 {
 			s.lastSent = entries[len(entries)-1].Seq
-			s.inflight += len(entries)
+			s.inflight += int32(len(entries))
 			if !s.drainedSent {
 				s.initialSent += uint64(len(entries))
 			}

@@ -2,15 +2,15 @@ package session
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/parley-im/parley/protocol"
 	"github.com/parley-im/parley/protocol/pb"
 	"github.com/parley-im/parley/store"
 )
 
-// handleSend queues one ciphertext per target device in one durable batch,
-// answers SendAck (the first tick) and nudges the targets.
+// handleSend queues one ciphertext per target device in one durable batch;
+// the acker (inflight.go) answers SendAck (the first tick) once it is synced
+// and nudges the targets.
 func handleSend(ctx context.Context, s *Session, f *pb.ClientFrame) error {
 	m := f.GetSend()
 	if err := checkSend(s.addr, m); err != nil {
@@ -50,13 +50,15 @@ func handleSend(ctx context.Context, s *Session, f *pb.ClientFrame) error {
 		targets[i] = protocol.Address{User: c.User, Device: c.DeviceId}
 		entries[i] = &store.Entry{Device: targets[i], Payload: p, Expires: now.Add(s.env.QueueTTL)}
 	}
-	if err := s.env.Store.Enqueue(ctx, entries); err != nil {
-		return fmt.Errorf("send from %s: %w", s.addr, err)
-	}
-	if err := s.reply(f.Id, &pb.ServerFrame{Body: &pb.ServerFrame_SendAck{SendAck: &pb.SendAck{MessageId: m.MessageId, ServerTimeMs: now.UnixMilli()}}}); err != nil {
+	// The reader does not wait for the sync: the acker answers SendAck
+	// (and nudges the targets) once the batch is durable, so the next
+	// frame is read while this one is on its way to disk and concurrent
+	// sends share syncs.
+	if err := s.waitSendRoom(); err != nil {
 		return err
 	}
-	s.env.Router.Nudge(targets...)
+	p := s.env.Store.EnqueueAsync(ctx, entries)
+	s.addSend(&inflightSend{id: f.Id, messageID: m.MessageId, nowMS: now.UnixMilli(), pending: p, targets: targets})
 	return nil
 }
 

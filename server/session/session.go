@@ -36,22 +36,24 @@ type Session struct {
 	conn Conn
 
 	// Owned by Run; addr and authed are frozen once the pump may run.
-	addr   protocol.Address
-	authed bool
+	addr protocol.Address
 
 	mu sync.Mutex
-	// Mailbox and pump state, guarded by mu.
+	// Mailbox and pump state, guarded by mu. The bools are together so
+	// the struct stays in a small allocation class.
+	authed      bool            // not guarded: owned by the reader, see addr
 	closed      bool            // no more writes; Run is ending or Kick ran
 	delivering  bool            // startDelivery ran: kick may start pumps
 	pumping     bool            // a pump goroutine is running
 	more        bool            // kicked while pumping: look at the queue again
 	windowFull  bool            // the pump stopped with the window full; an ack restarts it
 	drainedSent bool            // QueueDrained was sent
+	inflight    int32           // sent and not yet acknowledged
 	initialSent uint64          // Deliver frames sent before QueueDrained
 	lastSent    uint64          // highest seq sent on this connection
-	inflight    int             // sent and not yet acknowledged
 	low         *pb.PrekeysLow  // notice waiting for the pump
-	pumpDone    *sync.WaitGroup // non-nil while a pump may run; Run waits on it
+	workers     *sync.WaitGroup // pump and acker; non-nil once one started; finish waits on it
+	sq          *sendQueue      // in-flight Sends (inflight.go); non-nil while the acker runs
 }
 
 // New wraps a connection that completed its handshake.
@@ -63,43 +65,134 @@ func New(env *Env, conn Conn) *Session {
 func (s *Session) Addr() protocol.Address { return s.addr }
 
 // Run serves the connection until it closes, the device misbehaves, or
-// Kick is called. ctx is used for store calls, which are not cancelled by
-// node shutdown (an Enqueue in flight completes so its SendAck stays true).
+// Kick is called: Serve, waiting for the end. ctx is used for store calls,
+// which are not cancelled by node shutdown (an Enqueue in flight completes
+// so its SendAck stays true).
 func (s *Session) Run(ctx context.Context) {
+	done := make(chan struct{})
+	s.Serve(ctx, false, func() { close(done) })
+	<-done
+}
+
+// Serve looks the device up and sends Welcome on the calling goroutine (the
+// one that ran the handshake, whose stack grew doing it), then hands the
+// connection to a fresh reader goroutine and returns. done is called once,
+// after the session ended and its workers stopped.
+//
+// resumable says the carrier survives a read deadline that expires between
+// frames (TCP does; the WebSocket carrier closes). Only then does the reader
+// wake after Env.IdleRelease without a frame to drop the connection's
+// cipher state and continue on a new goroutine, whose stack is back at the
+// minimum (a goroutine's stack never shrinks below 4x what it uses at its
+// deepest park, and handling a frame grows it).
+func (s *Session) Serve(ctx context.Context, resumable bool, done func()) {
 	ctx = context.WithoutCancel(ctx)
-	defer s.finish()
+	if !s.serveStart(ctx) {
+		s.finish()
+		done()
+		return
+	}
+	go s.read(ctx, reader{resumable: resumable, since: time.Now()}, done)
+}
+
+// serveStart runs start, reporting whether the session goes on.
+func (s *Session) serveStart(ctx context.Context) (ok bool) {
 	defer s.recoverPanic("handler")
 	if err := s.start(ctx); err != nil {
 		s.end(err)
+		return false
+	}
+	return true
+}
+
+// reader is the reader goroutine's own state, carried from one goroutine
+// to the next when it hops: it lives on the stack, not in the Session.
+type reader struct {
+	resumable bool
+	released  bool      // ciphers dropped since the last frame
+	since     time.Time // when the last frame arrived
+}
+
+// read runs the reader until the session ends, or hops to a new goroutine.
+func (s *Session) read(ctx context.Context, r reader, done func()) {
+	if s.readLoop(ctx, &r) {
+		go s.read(ctx, r, done)
 		return
 	}
+	s.finish()
+	done()
+}
+
+// readLoop reads and dispatches frames. It returns true when the reader
+// should hop (idle: ciphers released), false when the session is over.
+// Its frame is what an idle connection keeps on its stack, so the work per
+// frame is in handleFrame.
+func (s *Session) readLoop(ctx context.Context, r *reader) (hop bool) {
+	defer s.recoverPanic("handler")
 	for {
-		if s.env.IdleTimeout > 0 {
-			_ = s.conn.SetReadDeadline(time.Now().Add(s.env.IdleTimeout))
-		}
+		release := s.setIdleDeadline(r)
 		b, err := s.conn.ReadFrame()
 		if err != nil {
+			if release && isTimeout(err) {
+				s.releaseCiphers()
+				r.released = true
+				return true
+			}
 			s.end(s.readError(err))
-			return
+			return false
 		}
-		f, err := DecodeClientFrame(b)
-		if err != nil {
-			s.end(bye(pb.ErrorCode_BAD_FRAME, err.Error()))
-			return
-		}
-		if err := s.dispatch(ctx, f); err != nil {
+		r.released, r.since = false, time.Now()
+		if err := s.handleFrame(ctx, b); err != nil {
 			s.end(err)
-			return
+			return false
 		}
 	}
 }
 
-func (s *Session) readError(err error) error {
+// setIdleDeadline sets the read deadline to the idle timeout, or to the
+// earlier idle-release point, and reports which one it chose.
+func (s *Session) setIdleDeadline(r *reader) (release bool) {
+	var d time.Time
+	if s.env.IdleTimeout > 0 {
+		d = r.since.Add(s.env.IdleTimeout)
+	}
+	if r.resumable && !r.released && s.env.IdleRelease > 0 {
+		if rd := r.since.Add(s.env.IdleRelease); d.IsZero() || rd.Before(d) {
+			d, release = rd, true
+		}
+	}
+	if !d.IsZero() {
+		_ = s.conn.SetReadDeadline(d)
+	}
+	return release
+}
+
+func (s *Session) handleFrame(ctx context.Context, b []byte) error {
+	f, err := DecodeClientFrame(b)
+	if err != nil {
+		return bye(pb.ErrorCode_BAD_FRAME, err.Error())
+	}
+	return s.dispatch(ctx, f)
+}
+
+// releaseCiphers drops the idle connection's expanded cipher state, when
+// the carrier has any (transport.Conn does).
+func (s *Session) releaseCiphers() {
+	if c, ok := s.conn.(interface{ ReleaseCiphers() }); ok {
+		c.ReleaseCiphers()
+	}
+}
+
+func isTimeout(err error) bool {
 	var ne net.Error
+	return errors.Is(err, os.ErrDeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()
+}
+
+func (s *Session) readError(err error) error {
 	switch {
 	case errors.Is(err, transport.ErrFrameTooLarge):
 		return bye(pb.ErrorCode_BAD_FRAME, "frame too large")
-	case errors.Is(err, os.ErrDeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
+	case isTimeout(err):
 		return bye(pb.ErrorCode_IDLE_TIMEOUT, "no frame within the idle timeout")
 	}
 	return err // closed or broken: nobody to say goodbye to
@@ -131,7 +224,7 @@ func (s *Session) sayGoodbye(g *pb.Goodbye) {
 func (s *Session) finish() {
 	s.mu.Lock()
 	s.closed = true
-	wg := s.pumpDone
+	wg := s.workers
 	s.mu.Unlock()
 	_ = s.conn.Close()
 	if s.authed {

@@ -57,7 +57,9 @@ func (s *Store) CreateAccount(ctx context.Context, a store.Account, primary stor
 	_ = b.Set(accountKey(a.Handle), encodeAccount(a), nil)
 	_ = b.Set(deviceKey(primary.Address), encodeDevice(primary), nil)
 	_ = b.Set(noiseKeyKey(primary.NoiseKey), appendAddr(nil, primary.Address), nil)
-	if err := b.Commit(pebble.Sync); err != nil {
+	err = b.Commit(pebble.Sync)
+	s.devices.invalidate(a.Handle) // even on failure: the batch may have landed
+	if err != nil {
 		return fmt.Errorf("create account %s: commit: %w", a.Handle, err)
 	}
 	return nil
@@ -108,12 +110,30 @@ func (s *Store) Device(ctx context.Context, addr protocol.Address) (store.Device
 	return d, nil
 }
 
-// Devices implements store.Accounts: one range scan, ordered by device id.
+// Devices implements store.Accounts: one range scan, ordered by device id,
+// remembered until the account's devices change (devcache.go).
 func (s *Store) Devices(ctx context.Context, handle string) ([]store.Device, error) {
+	release, err := s.enterRead(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("devices of %s: %w", handle, err)
+	}
+	cached, gen, ok := s.devices.get(handle)
+	release()
+	if ok {
+		return cached, nil
+	}
+	out, err := s.scanDevices(ctx, handle)
+	if err == nil {
+		s.devices.put(handle, out, gen)
+	}
+	return out, err
+}
+
+func (s *Store) scanDevices(ctx context.Context, handle string) ([]store.Device, error) {
 	if _, err := s.Account(ctx, handle); err != nil {
 		return nil, fmt.Errorf("devices: %w", err)
 	}
-	release, err := s.enter()
+	release, err := s.enterRead(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("devices of %s: %w", handle, err)
 	}
@@ -136,7 +156,7 @@ func (s *Store) Devices(ctx context.Context, handle string) ([]store.Device, err
 
 // read gets one value, with store.ErrNotFound for a missing key.
 func (s *Store) read(ctx context.Context, key []byte) ([]byte, error) {
-	release, err := s.enter()
+	release, err := s.enterRead(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -41,9 +41,14 @@ type request struct {
 	dev     protocol.Address // reqAck
 	seqs    []uint64         // reqAck: input; reqEnqueue: the assigned seqs
 	now     int64            // reqExpire
+	// receipts, if set, makes a reqAck an AckAndEnqueue: it builds the
+	// entries enqueued in the same batch from the deleted ones.
+	receipts func(context.Context, []store.Entry) []*store.Entry
 
 	done  chan struct{}
 	acked []store.Entry
+	made  []*store.Entry // AckAndEnqueue: what receipts built
+	mseqs []uint64       // AckAndEnqueue: the seqs assigned to made
 	n     int
 	err   error
 }
@@ -142,6 +147,9 @@ type groupState struct {
 	deleted  map[string]struct{}         // queue keys deleted in this batch
 	entries  uint64
 	dels     uint64
+	// sync is false while the batch holds only deletions that may wait
+	// for the next synced batch (AckAndEnqueue without receipts).
+	sync bool
 }
 
 func (s *Store) commitGroup(group []*request, counters map[string]uint64) {
@@ -174,14 +182,22 @@ func (s *Store) commitGroup(group []*request, counters map[string]uint64) {
 		if s.testHookBeforeCommit != nil {
 			s.testHookBeforeCommit(len(group))
 		}
+		opt := pebble.NoSync
+		if g.sync {
+			opt = pebble.Sync
+		}
 		start := time.Now()
-		if err := g.b.Commit(pebble.Sync); err != nil {
+		if err := g.b.Commit(opt); err != nil {
 			s.log.Error("queue batch commit failed", "requests", len(group), "err", err)
 			s.failGroup(group, g, fmt.Errorf("commit queue batch: %w", err))
 			return
 		}
-		s.stats.syncNanos.Add(int64(time.Since(start)))
-		s.stats.syncs.Add(1)
+		if g.sync {
+			s.stats.syncNanos.Add(int64(time.Since(start)))
+			s.stats.syncs.Add(1)
+		} else {
+			s.stats.unsynced.Add(1)
+		}
 		s.stats.requests.Add(uint64(len(group)))
 		s.stats.entries.Add(g.entries)
 		s.stats.deleted.Add(g.dels)
@@ -201,7 +217,7 @@ func (s *Store) failGroup(group []*request, g *groupState, err error) {
 		if r.err == nil {
 			r.err = err
 		}
-		r.seqs, r.acked, r.n = nil, nil, 0
+		r.seqs, r.acked, r.n, r.made, r.mseqs = nil, nil, 0, nil, nil
 		close(r.done)
 	}
 }
@@ -230,29 +246,85 @@ func (s *Store) counter(g *groupState, a protocol.Address) (string, uint64, erro
 }
 
 func (s *Store) stageEnqueue(g *groupState, r *request) error {
-	for _, e := range r.entries {
+	if err := s.loadCounters(g, r.entries); err != nil {
+		return err
+	}
+	var err error
+	r.seqs, err = s.putEntries(g, r.entries)
+	return err
+}
+
+// loadCounters reads the seq counters of every device of es, so that
+// putEntries does no reads.
+func (s *Store) loadCounters(g *groupState, es []*store.Entry) error {
+	for _, e := range es {
 		if _, _, err := s.counter(g, e.Device); err != nil {
 			return err
 		}
 	}
-	r.seqs = make([]uint64, len(r.entries))
-	for i, e := range r.entries {
+	return nil
+}
+
+// putEntries stages es with the next seqs of their devices; loadCounters
+// ran for them.
+func (s *Store) putEntries(g *groupState, es []*store.Entry) ([]uint64, error) {
+	if len(es) > 0 {
+		g.sync = true
+	}
+	seqs := make([]uint64, len(es))
+	for i, e := range es {
 		k := string(appendAddr(nil, e.Device))
 		seq := g.counters[k] + 1
 		g.counters[k] = seq
 		g.touched[k] = e.Device
-		r.seqs[i] = seq
+		seqs[i] = seq
 		if err := g.b.Set(queueKey(e.Device, seq), encodeEntry(e.Expires, e.Payload), nil); err != nil {
-			return fmt.Errorf("stage entry: %w", err)
+			return nil, fmt.Errorf("stage entry: %w", err)
 		}
 		if !e.Expires.IsZero() {
 			if err := g.b.Set(expiryKey(e.Expires.UnixNano(), e.Device, seq), nil, nil); err != nil {
-				return fmt.Errorf("stage expiry index: %w", err)
+				return nil, fmt.Errorf("stage expiry index: %w", err)
 			}
 		}
 		g.entries++
 	}
-	return nil
+	return seqs, nil
+}
+
+// committerKey marks the context handed to AckAndEnqueue callbacks: reads
+// made with it skip closeMu (see enterRead).
+type committerKey struct{}
+
+// enterRead is enter for read methods. The committer's callbacks read
+// without closeMu: the committer holds the database open by construction
+// (Close waits for it before closing Pebble), and taking closeMu's read side
+// there could deadlock, because a pending Close blocks new readers while a
+// sender holding the read side waits for the committer to take its request.
+func (s *Store) enterRead(ctx context.Context) (func(), error) {
+	if c, _ := ctx.Value(committerKey{}).(*Store); c == s {
+		return func() {}, nil
+	}
+	return s.enter()
+}
+
+// makeReceipts runs an AckAndEnqueue's callback, turning a panic into an
+// error so that a bug in a caller cannot stop the committer.
+func (s *Store) makeReceipts(r *request) (made []*store.Entry, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			made, err = nil, fmt.Errorf("receipt builder panicked: %v", p)
+		}
+	}()
+	made = r.receipts(context.WithValue(context.Background(), committerKey{}, s), r.acked)
+	if len(made) > MaxEnqueueEntries {
+		return nil, fmt.Errorf("%d receipts, limit %d: %w", len(made), MaxEnqueueEntries, ErrInvalid)
+	}
+	for i, e := range made {
+		if err := s.checkEntry(e); err != nil {
+			return nil, fmt.Errorf("receipt %d: %w", i, err)
+		}
+	}
+	return made, nil
 }
 
 func (s *Store) stageAck(g *groupState, r *request) error {
@@ -281,6 +353,23 @@ func (s *Store) stageAck(g *groupState, r *request) error {
 		hits = append(hits, hit{k, exp})
 		r.acked = append(r.acked, store.Entry{Device: r.dev, Seq: seq, Payload: payload, Expires: exp})
 	}
+	slices.SortFunc(r.acked, func(a, b store.Entry) int { return cmpUint64(a.Seq, b.Seq) })
+	if r.receipts == nil {
+		g.sync = true // plain Ack promises a durable deletion
+	} else {
+		made, err := s.makeReceipts(r)
+		if err == nil {
+			err = s.loadCounters(g, made)
+		}
+		if err != nil {
+			for _, h := range hits {
+				delete(g.deleted, string(h.key)) // nothing of r is staged
+			}
+			r.acked = nil
+			return err
+		}
+		r.made = made
+	}
 	for _, h := range hits {
 		if err := g.b.Delete(h.key, nil); err != nil {
 			return fmt.Errorf("stage ack: %w", err)
@@ -293,7 +382,12 @@ func (s *Store) stageAck(g *groupState, r *request) error {
 		}
 		g.dels++
 	}
-	slices.SortFunc(r.acked, func(a, b store.Entry) int { return cmpUint64(a.Seq, b.Seq) })
+	if r.made != nil {
+		var err error
+		if r.mseqs, err = s.putEntries(g, r.made); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -327,6 +421,7 @@ func (s *Store) stageExpire(g *groupState, r *request) error {
 		g.dels++
 	}
 	r.n = len(idx)
+	g.sync = true
 	return nil
 }
 

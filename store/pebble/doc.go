@@ -39,7 +39,8 @@
 //
 // # Group commit
 //
-// Enqueue, Ack and ExpireQueues are requests to one committer goroutine. It
+// Enqueue, EnqueueAsync, Ack, AckAndEnqueue and ExpireQueues are requests to
+// one committer goroutine. It
 // takes every request pending on its channel (up to Options.MaxGroup), stages
 // them in one batch, assigning seqs from per-device counters loaded lazily
 // from the c keys, commits the batch with one sync, then answers every caller.
@@ -48,6 +49,36 @@
 // visible atomically, a reader polling ReadQueue(after=last seen) can never
 // see seq N before all lower seqs of that device. Stats reports syncs and
 // entries so the group-commit factor can be exported as a metric.
+//
+// EnqueueAsync returns once the request is on the committer's channel; the
+// channel is FIFO and the committer stages requests in arrival order, so
+// batches handed over one after another by one goroutine get increasing
+// seqs even though their callers wait elsewhere (a session keeps up to 32
+// Sends in flight this way without reordering the recipient's queue).
+//
+// AckAndEnqueue stages the deletions and, from the entries that existed, the
+// receipts its callback builds, in one batch: the callback runs on the
+// committer between the reads and the writes of that request, reads the
+// store through the context it is given (reads with that context skip
+// closeMu: the committer holds the database open by construction, and taking
+// closeMu there could deadlock behind a pending Close), and a panic or a bad
+// entry from it fails that request alone.
+//
+// Sync policy: a batch is committed with a sync when any request in it needs
+// one: Enqueue, EnqueueAsync, Ack (whose contract promises a durable
+// deletion), ExpireQueues, and AckAndEnqueue when it queued receipts. A batch
+// of AckAndEnqueue deletions that queued nothing (acks of receipts, of sync
+// copies, of silent envelopes) is committed without a sync (Stats.Unsynced).
+// Pebble's WAL is one sequential log, so the next synced batch makes those
+// deletions durable too; a crash before that brings the entries back and
+// they are delivered again, which devices absorb (duplicate message ids are
+// dropped; a DELIVERED receipt applied twice changes nothing). The saving is
+// one fsync per message at the end of its life. Nothing is lost this way:
+// only a deletion can be undone by a crash, never an acknowledged write.
+//
+// Devices are cached in memory (devcache.go): only CreateAccount writes
+// them, it invalidates the handle, and a generation counter stops a reader
+// that raced a write from caching what it read before it.
 //
 // Account, key and invite writes commit directly with a sync. CreateAccount
 // and invite changes are serialised by one mutex; prekey changes by a

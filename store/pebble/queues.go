@@ -71,7 +71,7 @@ func (s *Store) ReadQueue(ctx context.Context, dev protocol.Address, after uint6
 		return nil, fmt.Errorf("read queue %s: limit %d: %w", dev, limit, ErrInvalid)
 	}
 	limit = min(limit, MaxReadLimit)
-	release, err := s.enter()
+	release, err := s.enterRead(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("read queue %s: %w", dev, err)
 	}
@@ -124,7 +124,7 @@ func (s *Store) QueueDepth(ctx context.Context, dev protocol.Address) (int, erro
 	if err := checkAddr(dev); err != nil {
 		return 0, fmt.Errorf("queue depth: %w: %w", ErrInvalid, err)
 	}
-	release, err := s.enter()
+	release, err := s.enterRead(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("queue depth %s: %w", dev, err)
 	}
@@ -166,4 +166,88 @@ func (s *Store) ExpireQueues(ctx context.Context, now time.Time) (int, error) {
 			return total, nil
 		}
 	}
+}
+
+// EnqueueAsync implements store.Queues: the request is on the committer's
+// channel (or refused) when it returns, which is what orders it after the
+// caller's earlier requests.
+func (s *Store) EnqueueAsync(ctx context.Context, entries []*store.Entry) store.Pending {
+	p := &pending{entries: entries}
+	switch {
+	case len(entries) == 0:
+		return p
+	case len(entries) > MaxEnqueueEntries:
+		p.err = fmt.Errorf("enqueue: %d entries, limit %d: %w", len(entries), MaxEnqueueEntries, ErrInvalid)
+		return p
+	}
+	for i, e := range entries {
+		if err := s.checkEntry(e); err != nil {
+			p.err = fmt.Errorf("enqueue: entry %d: %w", i, err)
+			return p
+		}
+	}
+	r := &request{kind: reqEnqueue, entries: entries}
+	if err := s.send(ctx, r); err != nil {
+		p.err = fmt.Errorf("enqueue %d entries: %w", len(entries), err)
+		return p
+	}
+	p.r = r
+	return p
+}
+
+// pending is an EnqueueAsync; r is nil when it failed (or had nothing to
+// do) before reaching the committer.
+type pending struct {
+	r       *request
+	entries []*store.Entry
+	err     error
+}
+
+// doneChan is closed from the start: the Done of a pending that never
+// reached the committer.
+var doneChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
+func (p *pending) Done() <-chan struct{} {
+	if p.r == nil {
+		return doneChan
+	}
+	return p.r.done
+}
+
+func (p *pending) Wait() error {
+	if p.r == nil {
+		return p.err
+	}
+	<-p.r.done
+	if p.r.err != nil {
+		return fmt.Errorf("enqueue %d entries: %w", len(p.entries), p.r.err)
+	}
+	for i, e := range p.entries {
+		e.Seq = p.r.seqs[i]
+	}
+	return nil
+}
+
+// AckAndEnqueue implements store.Queues. The deletions and the receipts
+// share one batch; a batch that carries no receipt (and nothing else that
+// needs a sync) is committed without waiting for the disk, see the package
+// doc.
+func (s *Store) AckAndEnqueue(ctx context.Context, dev protocol.Address, seqs []uint64, makeReceipts func(ctx context.Context, deleted []store.Entry) []*store.Entry) ([]store.Entry, error) {
+	if err := checkAddr(dev); err != nil {
+		return nil, fmt.Errorf("ack: %w: %w", ErrInvalid, err)
+	}
+	if makeReceipts == nil {
+		return s.Ack(ctx, dev, seqs)
+	}
+	if len(seqs) == 0 {
+		return nil, nil
+	}
+	r := &request{kind: reqAck, dev: dev, seqs: seqs, receipts: makeReceipts}
+	if err := s.submit(ctx, r); err != nil {
+		return nil, fmt.Errorf("ack %d entries of %s: %w", len(seqs), dev, err)
+	}
+	for i, e := range r.made {
+		e.Seq = r.mseqs[i]
+	}
+	return r.acked, nil
 }

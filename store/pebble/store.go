@@ -41,6 +41,7 @@ type Store struct {
 	// accountsMu makes the read-check-write of CreateAccount and the invite
 	// operations atomic.
 	accountsMu sync.Mutex
+	devices    devCache // device lists (devcache.go)
 	keyMu      [keyStripes]sync.Mutex
 	keySeed    maphash.Seed
 
@@ -59,6 +60,7 @@ type Store struct {
 // Stats are counters for metrics; every field only grows.
 type Stats struct {
 	Syncs    uint64        // synced batches written by the committer
+	Unsynced uint64        // batches of deletions only, committed without a sync of their own
 	Requests uint64        // Enqueue, Ack and expiry requests they carried
 	Entries  uint64        // queue entries written
 	Deleted  uint64        // queue entries deleted by Ack or expiry
@@ -74,8 +76,8 @@ func (s Stats) EntriesPerSync() float64 {
 }
 
 type stats struct {
-	syncs, requests, entries, deleted atomic.Uint64
-	syncNanos                         atomic.Int64
+	syncs, unsynced, requests, entries, deleted atomic.Uint64
+	syncNanos                                   atomic.Int64
 }
 
 // Open opens (creating if needed) the store in dir.
@@ -130,6 +132,7 @@ func (s *Store) Close() error {
 func (s *Store) Stats() Stats {
 	return Stats{
 		Syncs:    s.stats.syncs.Load(),
+		Unsynced: s.stats.unsynced.Load(),
 		Requests: s.stats.requests.Load(),
 		Entries:  s.stats.entries.Load(),
 		Deleted:  s.stats.deleted.Load(),

@@ -33,6 +33,10 @@ func RunDurable(t *testing.T, open func(t *testing.T, dir string) store.Store) {
 		all := enqueue(t, s, entries(d.Address, 5, "m"))
 		_, err = s.Ack(ctx, d.Address, []uint64{all[1].Seq, all[3].Seq})
 		noErr(t, "Ack", err)
+		var seen []store.Entry
+		receiptDev := addr("sender", 1)
+		_, err = s.AckAndEnqueue(ctx, d.Address, []uint64{all[4].Seq}, receiptsTo(receiptDev, &seen))
+		noErr(t, "AckAndEnqueue", err)
 		noErr(t, "Close", s.Close())
 
 		s = reopen(t, dir)
@@ -52,7 +56,10 @@ func RunDurable(t *testing.T, open func(t *testing.T, dir string) store.Store) {
 		if next.PreKey == nil || next.PreKey.ID == bundle.PreKey.ID || next.KEMPreKey.ID == bundle.KEMPreKey.ID {
 			t.Fatalf("bundle after reopen = %+v, first bundle was %+v: a one-time key came back", next, bundle)
 		}
-		wantQueue(t, s, d.Address, []store.Entry{all[0], all[2], all[4]})
+		wantQueue(t, s, d.Address, []store.Entry{all[0], all[2]})
+		if r := readAll(t, s, receiptDev); len(r) != 1 || string(r[0].Payload) != "r:m 4" {
+			t.Fatalf("receipt after reopen: %+v", r)
+		}
 	})
 
 	t.Run("SeqNeverReusedAcrossReopen", func(t *testing.T) {

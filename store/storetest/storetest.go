@@ -28,6 +28,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("Invites", func(t *testing.T) { testInvites(t, fresh) })
 	t.Run("Keys", func(t *testing.T) { testKeys(t, fresh) })
 	t.Run("Queues", func(t *testing.T) { testQueues(t, fresh) })
+	t.Run("Pipelined", func(t *testing.T) { testPipelined(t, fresh) })
 	t.Run("Close", func(t *testing.T) { testClose(t, fresh) })
 }
 

@@ -315,23 +315,25 @@ func (x *Devices) GetUpdatedMs() int64 {
 
 // HistoryItem is one message of a conversation, in either direction.
 type HistoryItem struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	MessageId     []byte                 `protobuf:"bytes,1,opt,name=message_id,json=messageId,proto3" json:"message_id,omitempty"`
-	Peer          string                 `protobuf:"bytes,2,opt,name=peer,proto3" json:"peer,omitempty"` // the conversation partner
-	Outgoing      bool                   `protobuf:"varint,3,opt,name=outgoing,proto3" json:"outgoing,omitempty"`
-	From          string                 `protobuf:"bytes,4,opt,name=from,proto3" json:"from,omitempty"`
-	FromDevice    uint32                 `protobuf:"varint,5,opt,name=from_device,json=fromDevice,proto3" json:"from_device,omitempty"`
-	Text          string                 `protobuf:"bytes,6,opt,name=text,proto3" json:"text,omitempty"`
-	SentAtMs      int64                  `protobuf:"varint,7,opt,name=sent_at_ms,json=sentAtMs,proto3" json:"sent_at_ms,omitempty"`             // sender's clock
-	ReceivedAtMs  int64                  `protobuf:"varint,8,opt,name=received_at_ms,json=receivedAtMs,proto3" json:"received_at_ms,omitempty"` // this device's clock when stored
-	Status        Status                 `protobuf:"varint,9,opt,name=status,proto3,enum=parley.local.v1.Status" json:"status,omitempty"`       // outgoing only
-	StatusAtMs    int64                  `protobuf:"varint,10,opt,name=status_at_ms,json=statusAtMs,proto3" json:"status_at_ms,omitempty"`
-	Undecryptable bool                   `protobuf:"varint,11,opt,name=undecryptable,proto3" json:"undecryptable,omitempty"`
-	Error         string                 `protobuf:"bytes,12,opt,name=error,proto3" json:"error,omitempty"` // why it could not be decrypted or sent
-	Read          bool                   `protobuf:"varint,13,opt,name=read,proto3" json:"read,omitempty"`  // incoming: this user has read it
-	ServerTimeMs  int64                  `protobuf:"varint,14,opt,name=server_time_ms,json=serverTimeMs,proto3" json:"server_time_ms,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	MessageId      []byte                 `protobuf:"bytes,1,opt,name=message_id,json=messageId,proto3" json:"message_id,omitempty"`
+	Peer           string                 `protobuf:"bytes,2,opt,name=peer,proto3" json:"peer,omitempty"` // the conversation partner
+	Outgoing       bool                   `protobuf:"varint,3,opt,name=outgoing,proto3" json:"outgoing,omitempty"`
+	From           string                 `protobuf:"bytes,4,opt,name=from,proto3" json:"from,omitempty"`
+	FromDevice     uint32                 `protobuf:"varint,5,opt,name=from_device,json=fromDevice,proto3" json:"from_device,omitempty"`
+	Text           string                 `protobuf:"bytes,6,opt,name=text,proto3" json:"text,omitempty"`
+	SentAtMs       int64                  `protobuf:"varint,7,opt,name=sent_at_ms,json=sentAtMs,proto3" json:"sent_at_ms,omitempty"`             // sender's clock
+	ReceivedAtMs   int64                  `protobuf:"varint,8,opt,name=received_at_ms,json=receivedAtMs,proto3" json:"received_at_ms,omitempty"` // this device's clock when stored
+	Status         Status                 `protobuf:"varint,9,opt,name=status,proto3,enum=parley.local.v1.Status" json:"status,omitempty"`       // outgoing only
+	StatusAtMs     int64                  `protobuf:"varint,10,opt,name=status_at_ms,json=statusAtMs,proto3" json:"status_at_ms,omitempty"`
+	Undecryptable  bool                   `protobuf:"varint,11,opt,name=undecryptable,proto3" json:"undecryptable,omitempty"`
+	Error          string                 `protobuf:"bytes,12,opt,name=error,proto3" json:"error,omitempty"` // why it could not be decrypted or sent
+	Read           bool                   `protobuf:"varint,13,opt,name=read,proto3" json:"read,omitempty"`  // incoming: this user has read it
+	ServerTimeMs   int64                  `protobuf:"varint,14,opt,name=server_time_ms,json=serverTimeMs,proto3" json:"server_time_ms,omitempty"`
+	Attachment     []byte                 `protobuf:"bytes,15,opt,name=attachment,proto3" json:"attachment,omitempty"`                               // a serialised parley.v1.Attachment (media pointer, key, hashes)
+	AttachmentPath string                 `protobuf:"bytes,16,opt,name=attachment_path,json=attachmentPath,proto3" json:"attachment_path,omitempty"` // where the file is on this device (sent from, or downloaded to)
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *HistoryItem) Reset() {
@@ -462,6 +464,20 @@ func (x *HistoryItem) GetServerTimeMs() int64 {
 	return 0
 }
 
+func (x *HistoryItem) GetAttachment() []byte {
+	if x != nil {
+		return x.Attachment
+	}
+	return nil
+}
+
+func (x *HistoryItem) GetAttachmentPath() string {
+	if x != nil {
+		return x.AttachmentPath
+	}
+	return ""
+}
+
 var File_local_proto protoreflect.FileDescriptor
 
 const file_local_proto_rawDesc = "" +
@@ -490,7 +506,7 @@ const file_local_proto_rawDesc = "" +
 	"\n" +
 	"device_ids\x18\x01 \x03(\rR\tdeviceIds\x12\x1d\n" +
 	"\n" +
-	"updated_ms\x18\x02 \x01(\x03R\tupdatedMs\"\xb2\x03\n" +
+	"updated_ms\x18\x02 \x01(\x03R\tupdatedMs\"\xfb\x03\n" +
 	"\vHistoryItem\x12\x1d\n" +
 	"\n" +
 	"message_id\x18\x01 \x01(\fR\tmessageId\x12\x12\n" +
@@ -510,7 +526,11 @@ const file_local_proto_rawDesc = "" +
 	"\rundecryptable\x18\v \x01(\bR\rundecryptable\x12\x14\n" +
 	"\x05error\x18\f \x01(\tR\x05error\x12\x12\n" +
 	"\x04read\x18\r \x01(\bR\x04read\x12$\n" +
-	"\x0eserver_time_ms\x18\x0e \x01(\x03R\fserverTimeMs*\\\n" +
+	"\x0eserver_time_ms\x18\x0e \x01(\x03R\fserverTimeMs\x12\x1e\n" +
+	"\n" +
+	"attachment\x18\x0f \x01(\fR\n" +
+	"attachment\x12'\n" +
+	"\x0fattachment_path\x18\x10 \x01(\tR\x0eattachmentPath*\\\n" +
 	"\x06Status\x12\x16\n" +
 	"\x12STATUS_UNSPECIFIED\x10\x00\x12\v\n" +
 	"\aPENDING\x10\x01\x12\b\n" +
