@@ -32,12 +32,19 @@ type Content struct {
 	//	*Content_ReadReceipt
 	//	*Content_Typing
 	//	*Content_Attachment
+	//	*Content_SenderKeyDistribution
 	Body     isContent_Body `protobuf_oneof:"body"`
 	SentAtMs int64          `protobuf:"varint,10,opt,name=sent_at_ms,json=sentAtMs,proto3" json:"sent_at_ms,omitempty"` // the sender's clock when the user sent it
 	// For copies sent to one's own other devices: the conversation partner.
 	SyncTo string `protobuf:"bytes,11,opt,name=sync_to,json=syncTo,proto3" json:"sync_to,omitempty"`
 	// Random bytes so that ciphertext length reveals only a size bucket.
-	Padding       []byte `protobuf:"bytes,15,opt,name=padding,proto3" json:"padding,omitempty"`
+	Padding []byte `protobuf:"bytes,15,opt,name=padding,proto3" json:"padding,omitempty"`
+	// For copies to one's own devices of a group message, and for pairwise
+	// content that belongs to a group (read receipts): the group.
+	SyncGroupId []byte `protobuf:"bytes,12,opt,name=sync_group_id,json=syncGroupId,proto3" json:"sync_group_id,omitempty"`
+	// The message id the sender's other devices should file this under (sync
+	// copies of a group message carry the id of the group send).
+	SyncMessageId []byte `protobuf:"bytes,13,opt,name=sync_message_id,json=syncMessageId,proto3" json:"sync_message_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -115,6 +122,15 @@ func (x *Content) GetAttachment() *Attachment {
 	return nil
 }
 
+func (x *Content) GetSenderKeyDistribution() *SenderKeyDistribution {
+	if x != nil {
+		if x, ok := x.Body.(*Content_SenderKeyDistribution); ok {
+			return x.SenderKeyDistribution
+		}
+	}
+	return nil
+}
+
 func (x *Content) GetSentAtMs() int64 {
 	if x != nil {
 		return x.SentAtMs
@@ -132,6 +148,20 @@ func (x *Content) GetSyncTo() string {
 func (x *Content) GetPadding() []byte {
 	if x != nil {
 		return x.Padding
+	}
+	return nil
+}
+
+func (x *Content) GetSyncGroupId() []byte {
+	if x != nil {
+		return x.SyncGroupId
+	}
+	return nil
+}
+
+func (x *Content) GetSyncMessageId() []byte {
+	if x != nil {
+		return x.SyncMessageId
 	}
 	return nil
 }
@@ -156,6 +186,10 @@ type Content_Attachment struct {
 	Attachment *Attachment `protobuf:"bytes,30,opt,name=attachment,proto3,oneof"`
 }
 
+type Content_SenderKeyDistribution struct {
+	SenderKeyDistribution *SenderKeyDistribution `protobuf:"bytes,40,opt,name=sender_key_distribution,json=senderKeyDistribution,proto3,oneof"`
+}
+
 func (*Content_Text) isContent_Body() {}
 
 func (*Content_ReadReceipt) isContent_Body() {}
@@ -163,6 +197,8 @@ func (*Content_ReadReceipt) isContent_Body() {}
 func (*Content_Typing) isContent_Body() {}
 
 func (*Content_Attachment) isContent_Body() {}
+
+func (*Content_SenderKeyDistribution) isContent_Body() {}
 
 type Text struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -438,23 +474,88 @@ func (x *Attachment) GetHeight() uint32 {
 	return 0
 }
 
+// SenderKeyDistribution carries a device's sender key for one group,
+// pairwise over a Signal session (libsignal SenderKeyDistributionMessage).
+type SenderKeyDistribution struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	GroupId        []byte                 `protobuf:"bytes,1,opt,name=group_id,json=groupId,proto3" json:"group_id,omitempty"`
+	DistributionId []byte                 `protobuf:"bytes,2,opt,name=distribution_id,json=distributionId,proto3" json:"distribution_id,omitempty"` // 16 bytes; rotates when a member is removed
+	Message        []byte                 `protobuf:"bytes,3,opt,name=message,proto3" json:"message,omitempty"`                                     // serialised SenderKeyDistributionMessage
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *SenderKeyDistribution) Reset() {
+	*x = SenderKeyDistribution{}
+	mi := &file_content_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SenderKeyDistribution) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SenderKeyDistribution) ProtoMessage() {}
+
+func (x *SenderKeyDistribution) ProtoReflect() protoreflect.Message {
+	mi := &file_content_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SenderKeyDistribution.ProtoReflect.Descriptor instead.
+func (*SenderKeyDistribution) Descriptor() ([]byte, []int) {
+	return file_content_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *SenderKeyDistribution) GetGroupId() []byte {
+	if x != nil {
+		return x.GroupId
+	}
+	return nil
+}
+
+func (x *SenderKeyDistribution) GetDistributionId() []byte {
+	if x != nil {
+		return x.DistributionId
+	}
+	return nil
+}
+
+func (x *SenderKeyDistribution) GetMessage() []byte {
+	if x != nil {
+		return x.Message
+	}
+	return nil
+}
+
 var File_content_proto protoreflect.FileDescriptor
 
 const file_content_proto_rawDesc = "" +
 	"\n" +
-	"\rcontent.proto\x12\tparley.v1\"\xac\x02\n" +
+	"\rcontent.proto\x12\tparley.v1\"\xd4\x03\n" +
 	"\aContent\x12%\n" +
 	"\x04text\x18\x01 \x01(\v2\x0f.parley.v1.TextH\x00R\x04text\x12;\n" +
 	"\fread_receipt\x18\x02 \x01(\v2\x16.parley.v1.ReadReceiptH\x00R\vreadReceipt\x12+\n" +
 	"\x06typing\x18\x03 \x01(\v2\x11.parley.v1.TypingH\x00R\x06typing\x127\n" +
 	"\n" +
 	"attachment\x18\x1e \x01(\v2\x15.parley.v1.AttachmentH\x00R\n" +
-	"attachment\x12\x1c\n" +
+	"attachment\x12Z\n" +
+	"\x17sender_key_distribution\x18( \x01(\v2 .parley.v1.SenderKeyDistributionH\x00R\x15senderKeyDistribution\x12\x1c\n" +
 	"\n" +
 	"sent_at_ms\x18\n" +
 	" \x01(\x03R\bsentAtMs\x12\x17\n" +
 	"\async_to\x18\v \x01(\tR\x06syncTo\x12\x18\n" +
-	"\apadding\x18\x0f \x01(\fR\apaddingB\x06\n" +
+	"\apadding\x18\x0f \x01(\fR\apadding\x12\"\n" +
+	"\rsync_group_id\x18\f \x01(\fR\vsyncGroupId\x12&\n" +
+	"\x0fsync_message_id\x18\r \x01(\fR\rsyncMessageIdB\x06\n" +
 	"\x04body\"\x1a\n" +
 	"\x04Text\x12\x12\n" +
 	"\x04body\x18\x01 \x01(\tR\x04body\"L\n" +
@@ -479,7 +580,11 @@ const file_content_proto_rawDesc = "" +
 	"\tthumbnail\x18\n" +
 	" \x01(\fR\tthumbnail\x12\x14\n" +
 	"\x05width\x18\v \x01(\rR\x05width\x12\x16\n" +
-	"\x06height\x18\f \x01(\rR\x06heightB)Z'github.com/parley-im/parley/protocol/pbb\x06proto3"
+	"\x06height\x18\f \x01(\rR\x06height\"u\n" +
+	"\x15SenderKeyDistribution\x12\x19\n" +
+	"\bgroup_id\x18\x01 \x01(\fR\agroupId\x12'\n" +
+	"\x0fdistribution_id\x18\x02 \x01(\fR\x0edistributionId\x12\x18\n" +
+	"\amessage\x18\x03 \x01(\fR\amessageB)Z'github.com/parley-im/parley/protocol/pbb\x06proto3"
 
 var (
 	file_content_proto_rawDescOnce sync.Once
@@ -493,24 +598,26 @@ func file_content_proto_rawDescGZIP() []byte {
 	return file_content_proto_rawDescData
 }
 
-var file_content_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
+var file_content_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
 var file_content_proto_goTypes = []any{
-	(*Content)(nil),     // 0: parley.v1.Content
-	(*Text)(nil),        // 1: parley.v1.Text
-	(*ReadReceipt)(nil), // 2: parley.v1.ReadReceipt
-	(*Typing)(nil),      // 3: parley.v1.Typing
-	(*Attachment)(nil),  // 4: parley.v1.Attachment
+	(*Content)(nil),               // 0: parley.v1.Content
+	(*Text)(nil),                  // 1: parley.v1.Text
+	(*ReadReceipt)(nil),           // 2: parley.v1.ReadReceipt
+	(*Typing)(nil),                // 3: parley.v1.Typing
+	(*Attachment)(nil),            // 4: parley.v1.Attachment
+	(*SenderKeyDistribution)(nil), // 5: parley.v1.SenderKeyDistribution
 }
 var file_content_proto_depIdxs = []int32{
 	1, // 0: parley.v1.Content.text:type_name -> parley.v1.Text
 	2, // 1: parley.v1.Content.read_receipt:type_name -> parley.v1.ReadReceipt
 	3, // 2: parley.v1.Content.typing:type_name -> parley.v1.Typing
 	4, // 3: parley.v1.Content.attachment:type_name -> parley.v1.Attachment
-	4, // [4:4] is the sub-list for method output_type
-	4, // [4:4] is the sub-list for method input_type
-	4, // [4:4] is the sub-list for extension type_name
-	4, // [4:4] is the sub-list for extension extendee
-	0, // [0:4] is the sub-list for field type_name
+	5, // 4: parley.v1.Content.sender_key_distribution:type_name -> parley.v1.SenderKeyDistribution
+	5, // [5:5] is the sub-list for method output_type
+	5, // [5:5] is the sub-list for method input_type
+	5, // [5:5] is the sub-list for extension type_name
+	5, // [5:5] is the sub-list for extension extendee
+	0, // [0:5] is the sub-list for field type_name
 }
 
 func init() { file_content_proto_init() }
@@ -523,6 +630,7 @@ func file_content_proto_init() {
 		(*Content_ReadReceipt)(nil),
 		(*Content_Typing)(nil),
 		(*Content_Attachment)(nil),
+		(*Content_SenderKeyDistribution)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -530,7 +638,7 @@ func file_content_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_content_proto_rawDesc), len(file_content_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   5,
+			NumMessages:   6,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -220,6 +220,168 @@ func (ReceiptType) EnumDescriptor() ([]byte, []int) {
 	return file_parley_proto_rawDescGZIP(), []int{2}
 }
 
+type GroupRole int32
+
+const (
+	GroupRole_GROUP_ROLE_UNSPECIFIED GroupRole = 0
+	GroupRole_MEMBER                 GroupRole = 1
+	GroupRole_ADMIN                  GroupRole = 2
+)
+
+// Enum value maps for GroupRole.
+var (
+	GroupRole_name = map[int32]string{
+		0: "GROUP_ROLE_UNSPECIFIED",
+		1: "MEMBER",
+		2: "ADMIN",
+	}
+	GroupRole_value = map[string]int32{
+		"GROUP_ROLE_UNSPECIFIED": 0,
+		"MEMBER":                 1,
+		"ADMIN":                  2,
+	}
+)
+
+func (x GroupRole) Enum() *GroupRole {
+	p := new(GroupRole)
+	*p = x
+	return p
+}
+
+func (x GroupRole) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (GroupRole) Descriptor() protoreflect.EnumDescriptor {
+	return file_parley_proto_enumTypes[3].Descriptor()
+}
+
+func (GroupRole) Type() protoreflect.EnumType {
+	return &file_parley_proto_enumTypes[3]
+}
+
+func (x GroupRole) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use GroupRole.Descriptor instead.
+func (GroupRole) EnumDescriptor() ([]byte, []int) {
+	return file_parley_proto_rawDescGZIP(), []int{3}
+}
+
+type GroupEventType int32
+
+const (
+	GroupEventType_GROUP_EVENT_TYPE_UNSPECIFIED GroupEventType = 0
+	GroupEventType_CREATED                      GroupEventType = 1
+	GroupEventType_ADDED                        GroupEventType = 2
+	GroupEventType_REMOVED                      GroupEventType = 3
+	GroupEventType_LEFT                         GroupEventType = 4
+	GroupEventType_RENAMED                      GroupEventType = 5
+	GroupEventType_PROMOTED                     GroupEventType = 6
+	GroupEventType_DEMOTED                      GroupEventType = 7
+)
+
+// Enum value maps for GroupEventType.
+var (
+	GroupEventType_name = map[int32]string{
+		0: "GROUP_EVENT_TYPE_UNSPECIFIED",
+		1: "CREATED",
+		2: "ADDED",
+		3: "REMOVED",
+		4: "LEFT",
+		5: "RENAMED",
+		6: "PROMOTED",
+		7: "DEMOTED",
+	}
+	GroupEventType_value = map[string]int32{
+		"GROUP_EVENT_TYPE_UNSPECIFIED": 0,
+		"CREATED":                      1,
+		"ADDED":                        2,
+		"REMOVED":                      3,
+		"LEFT":                         4,
+		"RENAMED":                      5,
+		"PROMOTED":                     6,
+		"DEMOTED":                      7,
+	}
+)
+
+func (x GroupEventType) Enum() *GroupEventType {
+	p := new(GroupEventType)
+	*p = x
+	return p
+}
+
+func (x GroupEventType) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (GroupEventType) Descriptor() protoreflect.EnumDescriptor {
+	return file_parley_proto_enumTypes[4].Descriptor()
+}
+
+func (GroupEventType) Type() protoreflect.EnumType {
+	return &file_parley_proto_enumTypes[4]
+}
+
+func (x GroupEventType) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use GroupEventType.Descriptor instead.
+func (GroupEventType) EnumDescriptor() ([]byte, []int) {
+	return file_parley_proto_rawDescGZIP(), []int{4}
+}
+
+type LastSeenPrivacy int32
+
+const (
+	LastSeenPrivacy_LAST_SEEN_EVERYONE LastSeenPrivacy = 0
+	LastSeenPrivacy_LAST_SEEN_CONTACTS LastSeenPrivacy = 1 // users this account messaged or shares a group with
+	LastSeenPrivacy_LAST_SEEN_NOBODY   LastSeenPrivacy = 2
+)
+
+// Enum value maps for LastSeenPrivacy.
+var (
+	LastSeenPrivacy_name = map[int32]string{
+		0: "LAST_SEEN_EVERYONE",
+		1: "LAST_SEEN_CONTACTS",
+		2: "LAST_SEEN_NOBODY",
+	}
+	LastSeenPrivacy_value = map[string]int32{
+		"LAST_SEEN_EVERYONE": 0,
+		"LAST_SEEN_CONTACTS": 1,
+		"LAST_SEEN_NOBODY":   2,
+	}
+)
+
+func (x LastSeenPrivacy) Enum() *LastSeenPrivacy {
+	p := new(LastSeenPrivacy)
+	*p = x
+	return p
+}
+
+func (x LastSeenPrivacy) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (LastSeenPrivacy) Descriptor() protoreflect.EnumDescriptor {
+	return file_parley_proto_enumTypes[5].Descriptor()
+}
+
+func (LastSeenPrivacy) Type() protoreflect.EnumType {
+	return &file_parley_proto_enumTypes[5]
+}
+
+func (x LastSeenPrivacy) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use LastSeenPrivacy.Descriptor instead.
+func (LastSeenPrivacy) EnumDescriptor() ([]byte, []int) {
+	return file_parley_proto_rawDescGZIP(), []int{5}
+}
+
 type ClientFrame struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Chosen by the device, unique per connection, non-zero for requests that
@@ -236,6 +398,17 @@ type ClientFrame struct {
 	//	*ClientFrame_KeyCount
 	//	*ClientFrame_DeviceList
 	//	*ClientFrame_UploadSlot
+	//	*ClientFrame_LinkStart
+	//	*ClientFrame_LinkLookup
+	//	*ClientFrame_LinkApprove
+	//	*ClientFrame_RemoveDevice
+	//	*ClientFrame_GroupCreate
+	//	*ClientFrame_GroupUpdate
+	//	*ClientFrame_GroupGet
+	//	*ClientFrame_GroupList
+	//	*ClientFrame_GroupSend
+	//	*ClientFrame_PresenceSubscribe
+	//	*ClientFrame_SetPrivacy
 	Body          isClientFrame_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -366,6 +539,105 @@ func (x *ClientFrame) GetUploadSlot() *UploadSlotRequest {
 	return nil
 }
 
+func (x *ClientFrame) GetLinkStart() *LinkStart {
+	if x != nil {
+		if x, ok := x.Body.(*ClientFrame_LinkStart); ok {
+			return x.LinkStart
+		}
+	}
+	return nil
+}
+
+func (x *ClientFrame) GetLinkLookup() *LinkLookup {
+	if x != nil {
+		if x, ok := x.Body.(*ClientFrame_LinkLookup); ok {
+			return x.LinkLookup
+		}
+	}
+	return nil
+}
+
+func (x *ClientFrame) GetLinkApprove() *LinkApprove {
+	if x != nil {
+		if x, ok := x.Body.(*ClientFrame_LinkApprove); ok {
+			return x.LinkApprove
+		}
+	}
+	return nil
+}
+
+func (x *ClientFrame) GetRemoveDevice() *RemoveDevice {
+	if x != nil {
+		if x, ok := x.Body.(*ClientFrame_RemoveDevice); ok {
+			return x.RemoveDevice
+		}
+	}
+	return nil
+}
+
+func (x *ClientFrame) GetGroupCreate() *GroupCreate {
+	if x != nil {
+		if x, ok := x.Body.(*ClientFrame_GroupCreate); ok {
+			return x.GroupCreate
+		}
+	}
+	return nil
+}
+
+func (x *ClientFrame) GetGroupUpdate() *GroupUpdate {
+	if x != nil {
+		if x, ok := x.Body.(*ClientFrame_GroupUpdate); ok {
+			return x.GroupUpdate
+		}
+	}
+	return nil
+}
+
+func (x *ClientFrame) GetGroupGet() *GroupGet {
+	if x != nil {
+		if x, ok := x.Body.(*ClientFrame_GroupGet); ok {
+			return x.GroupGet
+		}
+	}
+	return nil
+}
+
+func (x *ClientFrame) GetGroupList() *GroupListRequest {
+	if x != nil {
+		if x, ok := x.Body.(*ClientFrame_GroupList); ok {
+			return x.GroupList
+		}
+	}
+	return nil
+}
+
+func (x *ClientFrame) GetGroupSend() *GroupSend {
+	if x != nil {
+		if x, ok := x.Body.(*ClientFrame_GroupSend); ok {
+			return x.GroupSend
+		}
+	}
+	return nil
+}
+
+func (x *ClientFrame) GetPresenceSubscribe() *PresenceSubscribe {
+	if x != nil {
+		if x, ok := x.Body.(*ClientFrame_PresenceSubscribe); ok {
+			return x.PresenceSubscribe
+		}
+	}
+	return nil
+}
+
+func (x *ClientFrame) GetSetPrivacy() *SetPrivacy {
+	if x != nil {
+		if x, ok := x.Body.(*ClientFrame_SetPrivacy); ok {
+			return x.SetPrivacy
+		}
+	}
+	return nil
+}
+
 type isClientFrame_Body interface {
 	isClientFrame_Body()
 }
@@ -406,6 +678,53 @@ type ClientFrame_UploadSlot struct {
 	UploadSlot *UploadSlotRequest `protobuf:"bytes,30,opt,name=upload_slot,json=uploadSlot,proto3,oneof"` // media: ask for an upload slot
 }
 
+type ClientFrame_LinkStart struct {
+	// Multi-device (40-49)
+	LinkStart *LinkStart `protobuf:"bytes,40,opt,name=link_start,json=linkStart,proto3,oneof"` // companion (unregistered): ask for a link code
+}
+
+type ClientFrame_LinkLookup struct {
+	LinkLookup *LinkLookup `protobuf:"bytes,41,opt,name=link_lookup,json=linkLookup,proto3,oneof"` // primary: who is behind this code?
+}
+
+type ClientFrame_LinkApprove struct {
+	LinkApprove *LinkApprove `protobuf:"bytes,42,opt,name=link_approve,json=linkApprove,proto3,oneof"` // primary: approve with the new signed device list
+}
+
+type ClientFrame_RemoveDevice struct {
+	RemoveDevice *RemoveDevice `protobuf:"bytes,43,opt,name=remove_device,json=removeDevice,proto3,oneof"` // primary: drop a companion, with the new signed list
+}
+
+type ClientFrame_GroupCreate struct {
+	// Groups (50-59)
+	GroupCreate *GroupCreate `protobuf:"bytes,50,opt,name=group_create,json=groupCreate,proto3,oneof"`
+}
+
+type ClientFrame_GroupUpdate struct {
+	GroupUpdate *GroupUpdate `protobuf:"bytes,51,opt,name=group_update,json=groupUpdate,proto3,oneof"`
+}
+
+type ClientFrame_GroupGet struct {
+	GroupGet *GroupGet `protobuf:"bytes,52,opt,name=group_get,json=groupGet,proto3,oneof"`
+}
+
+type ClientFrame_GroupList struct {
+	GroupList *GroupListRequest `protobuf:"bytes,53,opt,name=group_list,json=groupList,proto3,oneof"`
+}
+
+type ClientFrame_GroupSend struct {
+	GroupSend *GroupSend `protobuf:"bytes,54,opt,name=group_send,json=groupSend,proto3,oneof"`
+}
+
+type ClientFrame_PresenceSubscribe struct {
+	// Presence (60-69)
+	PresenceSubscribe *PresenceSubscribe `protobuf:"bytes,60,opt,name=presence_subscribe,json=presenceSubscribe,proto3,oneof"`
+}
+
+type ClientFrame_SetPrivacy struct {
+	SetPrivacy *SetPrivacy `protobuf:"bytes,61,opt,name=set_privacy,json=setPrivacy,proto3,oneof"`
+}
+
 func (*ClientFrame_Register) isClientFrame_Body() {}
 
 func (*ClientFrame_UploadKeys) isClientFrame_Body() {}
@@ -423,6 +742,28 @@ func (*ClientFrame_KeyCount) isClientFrame_Body() {}
 func (*ClientFrame_DeviceList) isClientFrame_Body() {}
 
 func (*ClientFrame_UploadSlot) isClientFrame_Body() {}
+
+func (*ClientFrame_LinkStart) isClientFrame_Body() {}
+
+func (*ClientFrame_LinkLookup) isClientFrame_Body() {}
+
+func (*ClientFrame_LinkApprove) isClientFrame_Body() {}
+
+func (*ClientFrame_RemoveDevice) isClientFrame_Body() {}
+
+func (*ClientFrame_GroupCreate) isClientFrame_Body() {}
+
+func (*ClientFrame_GroupUpdate) isClientFrame_Body() {}
+
+func (*ClientFrame_GroupGet) isClientFrame_Body() {}
+
+func (*ClientFrame_GroupList) isClientFrame_Body() {}
+
+func (*ClientFrame_GroupSend) isClientFrame_Body() {}
+
+func (*ClientFrame_PresenceSubscribe) isClientFrame_Body() {}
+
+func (*ClientFrame_SetPrivacy) isClientFrame_Body() {}
 
 type ServerFrame struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -444,6 +785,15 @@ type ServerFrame struct {
 	//	*ServerFrame_Goodbye
 	//	*ServerFrame_DeviceList
 	//	*ServerFrame_UploadSlot
+	//	*ServerFrame_LinkCode
+	//	*ServerFrame_LinkInfo
+	//	*ServerFrame_LinkApproved
+	//	*ServerFrame_Linked
+	//	*ServerFrame_DeviceRemoved
+	//	*ServerFrame_GroupInfo
+	//	*ServerFrame_GroupList
+	//	*ServerFrame_Presence
+	//	*ServerFrame_Ok
 	Body          isServerFrame_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -619,6 +969,87 @@ func (x *ServerFrame) GetUploadSlot() *UploadSlot {
 	return nil
 }
 
+func (x *ServerFrame) GetLinkCode() *LinkCode {
+	if x != nil {
+		if x, ok := x.Body.(*ServerFrame_LinkCode); ok {
+			return x.LinkCode
+		}
+	}
+	return nil
+}
+
+func (x *ServerFrame) GetLinkInfo() *LinkInfo {
+	if x != nil {
+		if x, ok := x.Body.(*ServerFrame_LinkInfo); ok {
+			return x.LinkInfo
+		}
+	}
+	return nil
+}
+
+func (x *ServerFrame) GetLinkApproved() *LinkApproved {
+	if x != nil {
+		if x, ok := x.Body.(*ServerFrame_LinkApproved); ok {
+			return x.LinkApproved
+		}
+	}
+	return nil
+}
+
+func (x *ServerFrame) GetLinked() *Linked {
+	if x != nil {
+		if x, ok := x.Body.(*ServerFrame_Linked); ok {
+			return x.Linked
+		}
+	}
+	return nil
+}
+
+func (x *ServerFrame) GetDeviceRemoved() *DeviceRemoved {
+	if x != nil {
+		if x, ok := x.Body.(*ServerFrame_DeviceRemoved); ok {
+			return x.DeviceRemoved
+		}
+	}
+	return nil
+}
+
+func (x *ServerFrame) GetGroupInfo() *GroupInfo {
+	if x != nil {
+		if x, ok := x.Body.(*ServerFrame_GroupInfo); ok {
+			return x.GroupInfo
+		}
+	}
+	return nil
+}
+
+func (x *ServerFrame) GetGroupList() *GroupList {
+	if x != nil {
+		if x, ok := x.Body.(*ServerFrame_GroupList); ok {
+			return x.GroupList
+		}
+	}
+	return nil
+}
+
+func (x *ServerFrame) GetPresence() *Presence {
+	if x != nil {
+		if x, ok := x.Body.(*ServerFrame_Presence); ok {
+			return x.Presence
+		}
+	}
+	return nil
+}
+
+func (x *ServerFrame) GetOk() *Ok {
+	if x != nil {
+		if x, ok := x.Body.(*ServerFrame_Ok); ok {
+			return x.Ok
+		}
+	}
+	return nil
+}
+
 type isServerFrame_Body interface {
 	isServerFrame_Body()
 }
@@ -679,6 +1110,42 @@ type ServerFrame_UploadSlot struct {
 	UploadSlot *UploadSlot `protobuf:"bytes,30,opt,name=upload_slot,json=uploadSlot,proto3,oneof"` // reply to UploadSlotRequest
 }
 
+type ServerFrame_LinkCode struct {
+	LinkCode *LinkCode `protobuf:"bytes,40,opt,name=link_code,json=linkCode,proto3,oneof"` // reply to LinkStart
+}
+
+type ServerFrame_LinkInfo struct {
+	LinkInfo *LinkInfo `protobuf:"bytes,41,opt,name=link_info,json=linkInfo,proto3,oneof"` // reply to LinkLookup
+}
+
+type ServerFrame_LinkApproved struct {
+	LinkApproved *LinkApproved `protobuf:"bytes,42,opt,name=link_approved,json=linkApproved,proto3,oneof"` // reply to LinkApprove (primary)
+}
+
+type ServerFrame_Linked struct {
+	Linked *Linked `protobuf:"bytes,43,opt,name=linked,proto3,oneof"` // pushed to the waiting companion once approved
+}
+
+type ServerFrame_DeviceRemoved struct {
+	DeviceRemoved *DeviceRemoved `protobuf:"bytes,44,opt,name=device_removed,json=deviceRemoved,proto3,oneof"` // reply to RemoveDevice
+}
+
+type ServerFrame_GroupInfo struct {
+	GroupInfo *GroupInfo `protobuf:"bytes,50,opt,name=group_info,json=groupInfo,proto3,oneof"` // reply to GroupCreate / GroupUpdate / GroupGet
+}
+
+type ServerFrame_GroupList struct {
+	GroupList *GroupList `protobuf:"bytes,53,opt,name=group_list,json=groupList,proto3,oneof"` // reply to GroupListRequest
+}
+
+type ServerFrame_Presence struct {
+	Presence *Presence `protobuf:"bytes,60,opt,name=presence,proto3,oneof"` // pushed: a subscribed user's presence changed (and once on subscribe)
+}
+
+type ServerFrame_Ok struct {
+	Ok *Ok `protobuf:"bytes,61,opt,name=ok,proto3,oneof"` // reply to requests with nothing else to say
+}
+
 func (*ServerFrame_Error) isServerFrame_Body() {}
 
 func (*ServerFrame_Welcome) isServerFrame_Body() {}
@@ -706,6 +1173,24 @@ func (*ServerFrame_Goodbye) isServerFrame_Body() {}
 func (*ServerFrame_DeviceList) isServerFrame_Body() {}
 
 func (*ServerFrame_UploadSlot) isServerFrame_Body() {}
+
+func (*ServerFrame_LinkCode) isServerFrame_Body() {}
+
+func (*ServerFrame_LinkInfo) isServerFrame_Body() {}
+
+func (*ServerFrame_LinkApproved) isServerFrame_Body() {}
+
+func (*ServerFrame_Linked) isServerFrame_Body() {}
+
+func (*ServerFrame_DeviceRemoved) isServerFrame_Body() {}
+
+func (*ServerFrame_GroupInfo) isServerFrame_Body() {}
+
+func (*ServerFrame_GroupList) isServerFrame_Body() {}
+
+func (*ServerFrame_Presence) isServerFrame_Body() {}
+
+func (*ServerFrame_Ok) isServerFrame_Body() {}
 
 type Error struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1822,6 +2307,7 @@ type DeviceList struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	User          string                 `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
 	DeviceIds     []uint32               `protobuf:"varint,2,rep,packed,name=device_ids,json=deviceIds,proto3" json:"device_ids,omitempty"`
+	Signed        *SignedDeviceList      `protobuf:"bytes,3,opt,name=signed,proto3" json:"signed,omitempty"` // absent until the primary has signed one
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1870,6 +2356,13 @@ func (x *DeviceList) GetDeviceIds() []uint32 {
 	return nil
 }
 
+func (x *DeviceList) GetSigned() *SignedDeviceList {
+	if x != nil {
+		return x.Signed
+	}
+	return nil
+}
+
 // Send one message: one ciphertext per recipient device. The node requires
 // exactly one ciphertext for every current device of `to` and for every other
 // device of the sender (so every device shows the whole conversation); when
@@ -1881,8 +2374,16 @@ type Send struct {
 	Ciphertexts []*OutgoingCiphertext  `protobuf:"bytes,3,rep,name=ciphertexts,proto3" json:"ciphertexts,omitempty"`
 	// Silent messages (read receipts, typing, key distribution) get no
 	// delivery receipt back.
-	Silent        bool  `protobuf:"varint,4,opt,name=silent,proto3" json:"silent,omitempty"`
-	ClientTimeMs  int64 `protobuf:"varint,5,opt,name=client_time_ms,json=clientTimeMs,proto3" json:"client_time_ms,omitempty"`
+	Silent       bool  `protobuf:"varint,4,opt,name=silent,proto3" json:"silent,omitempty"`
+	ClientTimeMs int64 `protobuf:"varint,5,opt,name=client_time_ms,json=clientTimeMs,proto3" json:"client_time_ms,omitempty"`
+	// Ephemeral sends (typing) go only to devices online right now: never
+	// stored, never queued for offline devices, no SendAck durability (the
+	// reply is Ok), rate-limited per device.
+	Ephemeral bool `protobuf:"varint,6,opt,name=ephemeral,proto3" json:"ephemeral,omitempty"`
+	// Pairwise messages that belong to a group conversation (sender key
+	// distribution, group read receipts) carry its id so the recipient files
+	// them under the group.
+	GroupId       []byte `protobuf:"bytes,7,opt,name=group_id,json=groupId,proto3" json:"group_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1950,6 +2451,20 @@ func (x *Send) GetClientTimeMs() int64 {
 		return x.ClientTimeMs
 	}
 	return 0
+}
+
+func (x *Send) GetEphemeral() bool {
+	if x != nil {
+		return x.Ephemeral
+	}
+	return false
+}
+
+func (x *Send) GetGroupId() []byte {
+	if x != nil {
+		return x.GroupId
+	}
+	return nil
 }
 
 type OutgoingCiphertext struct {
@@ -2076,11 +2591,14 @@ func (x *SendAck) GetServerTimeMs() int64 {
 // Deliver pushes one queue entry; the device answers with DeliveryAck.
 type Deliver struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	Seq   uint64                 `protobuf:"varint,1,opt,name=seq,proto3" json:"seq,omitempty"` // position in this device's queue
+	// Position in this device's queue. 0 for ephemeral deliveries (typing),
+	// which are never stored and must not be acknowledged.
+	Seq uint64 `protobuf:"varint,1,opt,name=seq,proto3" json:"seq,omitempty"`
 	// Types that are valid to be assigned to Entry:
 	//
 	//	*Deliver_Envelope
 	//	*Deliver_Receipt
+	//	*Deliver_GroupEvent
 	Entry         isDeliver_Entry `protobuf_oneof:"entry"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2148,6 +2666,15 @@ func (x *Deliver) GetReceipt() *Receipt {
 	return nil
 }
 
+func (x *Deliver) GetGroupEvent() *GroupEvent {
+	if x != nil {
+		if x, ok := x.Entry.(*Deliver_GroupEvent); ok {
+			return x.GroupEvent
+		}
+	}
+	return nil
+}
+
 type isDeliver_Entry interface {
 	isDeliver_Entry()
 }
@@ -2160,9 +2687,15 @@ type Deliver_Receipt struct {
 	Receipt *Receipt `protobuf:"bytes,3,opt,name=receipt,proto3,oneof"`
 }
 
+type Deliver_GroupEvent struct {
+	GroupEvent *GroupEvent `protobuf:"bytes,4,opt,name=group_event,json=groupEvent,proto3,oneof"` // membership changes, in order with messages
+}
+
 func (*Deliver_Envelope) isDeliver_Entry() {}
 
 func (*Deliver_Receipt) isDeliver_Entry() {}
+
+func (*Deliver_GroupEvent) isDeliver_Entry() {}
 
 type Envelope struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -2174,6 +2707,8 @@ type Envelope struct {
 	ServerTimeMs  int64                  `protobuf:"varint,6,opt,name=server_time_ms,json=serverTimeMs,proto3" json:"server_time_ms,omitempty"` // when the node stored it
 	To            string                 `protobuf:"bytes,7,opt,name=to,proto3" json:"to,omitempty"`                                            // the conversation's recipient user (differs from this device's user for copies to one's own devices)
 	Silent        bool                   `protobuf:"varint,8,opt,name=silent,proto3" json:"silent,omitempty"`
+	GroupId       []byte                 `protobuf:"bytes,9,opt,name=group_id,json=groupId,proto3" json:"group_id,omitempty"` // set for group messages (type SENDER_KEY, or pairwise sender-key distribution)
+	Ephemeral     bool                   `protobuf:"varint,10,opt,name=ephemeral,proto3" json:"ephemeral,omitempty"`          // typing and other never-stored notices (seq is 0)
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2260,6 +2795,20 @@ func (x *Envelope) GetTo() string {
 func (x *Envelope) GetSilent() bool {
 	if x != nil {
 		return x.Silent
+	}
+	return false
+}
+
+func (x *Envelope) GetGroupId() []byte {
+	if x != nil {
+		return x.GroupId
+	}
+	return nil
+}
+
+func (x *Envelope) GetEphemeral() bool {
+	if x != nil {
+		return x.Ephemeral
 	}
 	return false
 }
@@ -2562,11 +3111,1486 @@ func (x *UploadSlot) GetDownloadUrl() string {
 	return ""
 }
 
+type Ok struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Ok) Reset() {
+	*x = Ok{}
+	mi := &file_parley_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Ok) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Ok) ProtoMessage() {}
+
+func (x *Ok) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Ok.ProtoReflect.Descriptor instead.
+func (*Ok) Descriptor() ([]byte, []int) {
+	return file_parley_proto_rawDescGZIP(), []int{32}
+}
+
+type DeviceListContent struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	User          string                 `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	Version       uint64                 `protobuf:"varint,2,opt,name=version,proto3" json:"version,omitempty"` // strictly increasing
+	Devices       []*DeviceEntry         `protobuf:"bytes,3,rep,name=devices,proto3" json:"devices,omitempty"`  // ordered by device id; device 1 first
+	TimestampMs   int64                  `protobuf:"varint,4,opt,name=timestamp_ms,json=timestampMs,proto3" json:"timestamp_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeviceListContent) Reset() {
+	*x = DeviceListContent{}
+	mi := &file_parley_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeviceListContent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeviceListContent) ProtoMessage() {}
+
+func (x *DeviceListContent) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeviceListContent.ProtoReflect.Descriptor instead.
+func (*DeviceListContent) Descriptor() ([]byte, []int) {
+	return file_parley_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *DeviceListContent) GetUser() string {
+	if x != nil {
+		return x.User
+	}
+	return ""
+}
+
+func (x *DeviceListContent) GetVersion() uint64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *DeviceListContent) GetDevices() []*DeviceEntry {
+	if x != nil {
+		return x.Devices
+	}
+	return nil
+}
+
+func (x *DeviceListContent) GetTimestampMs() int64 {
+	if x != nil {
+		return x.TimestampMs
+	}
+	return 0
+}
+
+type DeviceEntry struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	DeviceId      uint32                 `protobuf:"varint,1,opt,name=device_id,json=deviceId,proto3" json:"device_id,omitempty"`
+	IdentityKey   []byte                 `protobuf:"bytes,2,opt,name=identity_key,json=identityKey,proto3" json:"identity_key,omitempty"` // the device's Signal identity key
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeviceEntry) Reset() {
+	*x = DeviceEntry{}
+	mi := &file_parley_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeviceEntry) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeviceEntry) ProtoMessage() {}
+
+func (x *DeviceEntry) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeviceEntry.ProtoReflect.Descriptor instead.
+func (*DeviceEntry) Descriptor() ([]byte, []int) {
+	return file_parley_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *DeviceEntry) GetDeviceId() uint32 {
+	if x != nil {
+		return x.DeviceId
+	}
+	return 0
+}
+
+func (x *DeviceEntry) GetIdentityKey() []byte {
+	if x != nil {
+		return x.IdentityKey
+	}
+	return nil
+}
+
+type SignedDeviceList struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Content       []byte                 `protobuf:"bytes,1,opt,name=content,proto3" json:"content,omitempty"`     // serialised DeviceListContent
+	Signature     []byte                 `protobuf:"bytes,2,opt,name=signature,proto3" json:"signature,omitempty"` // XEdDSA by the primary's identity key over content
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SignedDeviceList) Reset() {
+	*x = SignedDeviceList{}
+	mi := &file_parley_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SignedDeviceList) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SignedDeviceList) ProtoMessage() {}
+
+func (x *SignedDeviceList) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SignedDeviceList.ProtoReflect.Descriptor instead.
+func (*SignedDeviceList) Descriptor() ([]byte, []int) {
+	return file_parley_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *SignedDeviceList) GetContent() []byte {
+	if x != nil {
+		return x.Content
+	}
+	return nil
+}
+
+func (x *SignedDeviceList) GetSignature() []byte {
+	if x != nil {
+		return x.Signature
+	}
+	return nil
+}
+
+// LinkStart: a new device that holds no account asks to be linked. It keeps
+// the connection open and receives Linked once the primary approves.
+type LinkStart struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	IdentityKey    []byte                 `protobuf:"bytes,1,opt,name=identity_key,json=identityKey,proto3" json:"identity_key,omitempty"`
+	RegistrationId uint32                 `protobuf:"varint,2,opt,name=registration_id,json=registrationId,proto3" json:"registration_id,omitempty"`
+	DeviceName     string                 `protobuf:"bytes,3,opt,name=device_name,json=deviceName,proto3" json:"device_name,omitempty"` // shown to the primary, e.g. "laptop"
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *LinkStart) Reset() {
+	*x = LinkStart{}
+	mi := &file_parley_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LinkStart) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LinkStart) ProtoMessage() {}
+
+func (x *LinkStart) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LinkStart.ProtoReflect.Descriptor instead.
+func (*LinkStart) Descriptor() ([]byte, []int) {
+	return file_parley_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *LinkStart) GetIdentityKey() []byte {
+	if x != nil {
+		return x.IdentityKey
+	}
+	return nil
+}
+
+func (x *LinkStart) GetRegistrationId() uint32 {
+	if x != nil {
+		return x.RegistrationId
+	}
+	return 0
+}
+
+func (x *LinkStart) GetDeviceName() string {
+	if x != nil {
+		return x.DeviceName
+	}
+	return ""
+}
+
+type LinkCode struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Code          string                 `protobuf:"bytes,1,opt,name=code,proto3" json:"code,omitempty"` // short, single use, e.g. "K7QD-9M2P"
+	ExpiresAtMs   int64                  `protobuf:"varint,2,opt,name=expires_at_ms,json=expiresAtMs,proto3" json:"expires_at_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LinkCode) Reset() {
+	*x = LinkCode{}
+	mi := &file_parley_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LinkCode) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LinkCode) ProtoMessage() {}
+
+func (x *LinkCode) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LinkCode.ProtoReflect.Descriptor instead.
+func (*LinkCode) Descriptor() ([]byte, []int) {
+	return file_parley_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *LinkCode) GetCode() string {
+	if x != nil {
+		return x.Code
+	}
+	return ""
+}
+
+func (x *LinkCode) GetExpiresAtMs() int64 {
+	if x != nil {
+		return x.ExpiresAtMs
+	}
+	return 0
+}
+
+type LinkLookup struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Code          string                 `protobuf:"bytes,1,opt,name=code,proto3" json:"code,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LinkLookup) Reset() {
+	*x = LinkLookup{}
+	mi := &file_parley_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LinkLookup) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LinkLookup) ProtoMessage() {}
+
+func (x *LinkLookup) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LinkLookup.ProtoReflect.Descriptor instead.
+func (*LinkLookup) Descriptor() ([]byte, []int) {
+	return file_parley_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *LinkLookup) GetCode() string {
+	if x != nil {
+		return x.Code
+	}
+	return ""
+}
+
+type LinkInfo struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	DeviceId      uint32                 `protobuf:"varint,1,opt,name=device_id,json=deviceId,proto3" json:"device_id,omitempty"` // the id the device will get if approved
+	IdentityKey   []byte                 `protobuf:"bytes,2,opt,name=identity_key,json=identityKey,proto3" json:"identity_key,omitempty"`
+	DeviceName    string                 `protobuf:"bytes,3,opt,name=device_name,json=deviceName,proto3" json:"device_name,omitempty"`
+	Current       *SignedDeviceList      `protobuf:"bytes,4,opt,name=current,proto3" json:"current,omitempty"` // the list the new one must extend
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LinkInfo) Reset() {
+	*x = LinkInfo{}
+	mi := &file_parley_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LinkInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LinkInfo) ProtoMessage() {}
+
+func (x *LinkInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LinkInfo.ProtoReflect.Descriptor instead.
+func (*LinkInfo) Descriptor() ([]byte, []int) {
+	return file_parley_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *LinkInfo) GetDeviceId() uint32 {
+	if x != nil {
+		return x.DeviceId
+	}
+	return 0
+}
+
+func (x *LinkInfo) GetIdentityKey() []byte {
+	if x != nil {
+		return x.IdentityKey
+	}
+	return nil
+}
+
+func (x *LinkInfo) GetDeviceName() string {
+	if x != nil {
+		return x.DeviceName
+	}
+	return ""
+}
+
+func (x *LinkInfo) GetCurrent() *SignedDeviceList {
+	if x != nil {
+		return x.Current
+	}
+	return nil
+}
+
+type LinkApprove struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Code          string                 `protobuf:"bytes,1,opt,name=code,proto3" json:"code,omitempty"`
+	DeviceList    *SignedDeviceList      `protobuf:"bytes,2,opt,name=device_list,json=deviceList,proto3" json:"device_list,omitempty"` // current devices + the new one, version+1
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LinkApprove) Reset() {
+	*x = LinkApprove{}
+	mi := &file_parley_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LinkApprove) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LinkApprove) ProtoMessage() {}
+
+func (x *LinkApprove) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LinkApprove.ProtoReflect.Descriptor instead.
+func (*LinkApprove) Descriptor() ([]byte, []int) {
+	return file_parley_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *LinkApprove) GetCode() string {
+	if x != nil {
+		return x.Code
+	}
+	return ""
+}
+
+func (x *LinkApprove) GetDeviceList() *SignedDeviceList {
+	if x != nil {
+		return x.DeviceList
+	}
+	return nil
+}
+
+type LinkApproved struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	DeviceId      uint32                 `protobuf:"varint,1,opt,name=device_id,json=deviceId,proto3" json:"device_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LinkApproved) Reset() {
+	*x = LinkApproved{}
+	mi := &file_parley_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LinkApproved) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LinkApproved) ProtoMessage() {}
+
+func (x *LinkApproved) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LinkApproved.ProtoReflect.Descriptor instead.
+func (*LinkApproved) Descriptor() ([]byte, []int) {
+	return file_parley_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *LinkApproved) GetDeviceId() uint32 {
+	if x != nil {
+		return x.DeviceId
+	}
+	return 0
+}
+
+type Linked struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	User          string                 `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	DeviceId      uint32                 `protobuf:"varint,2,opt,name=device_id,json=deviceId,proto3" json:"device_id,omitempty"`
+	DeviceList    *SignedDeviceList      `protobuf:"bytes,3,opt,name=device_list,json=deviceList,proto3" json:"device_list,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Linked) Reset() {
+	*x = Linked{}
+	mi := &file_parley_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Linked) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Linked) ProtoMessage() {}
+
+func (x *Linked) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Linked.ProtoReflect.Descriptor instead.
+func (*Linked) Descriptor() ([]byte, []int) {
+	return file_parley_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *Linked) GetUser() string {
+	if x != nil {
+		return x.User
+	}
+	return ""
+}
+
+func (x *Linked) GetDeviceId() uint32 {
+	if x != nil {
+		return x.DeviceId
+	}
+	return 0
+}
+
+func (x *Linked) GetDeviceList() *SignedDeviceList {
+	if x != nil {
+		return x.DeviceList
+	}
+	return nil
+}
+
+type RemoveDevice struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	DeviceId      uint32                 `protobuf:"varint,1,opt,name=device_id,json=deviceId,proto3" json:"device_id,omitempty"`
+	DeviceList    *SignedDeviceList      `protobuf:"bytes,2,opt,name=device_list,json=deviceList,proto3" json:"device_list,omitempty"` // without the removed device, version+1
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveDevice) Reset() {
+	*x = RemoveDevice{}
+	mi := &file_parley_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveDevice) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveDevice) ProtoMessage() {}
+
+func (x *RemoveDevice) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveDevice.ProtoReflect.Descriptor instead.
+func (*RemoveDevice) Descriptor() ([]byte, []int) {
+	return file_parley_proto_rawDescGZIP(), []int{43}
+}
+
+func (x *RemoveDevice) GetDeviceId() uint32 {
+	if x != nil {
+		return x.DeviceId
+	}
+	return 0
+}
+
+func (x *RemoveDevice) GetDeviceList() *SignedDeviceList {
+	if x != nil {
+		return x.DeviceList
+	}
+	return nil
+}
+
+type DeviceRemoved struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	DeviceId      uint32                 `protobuf:"varint,1,opt,name=device_id,json=deviceId,proto3" json:"device_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeviceRemoved) Reset() {
+	*x = DeviceRemoved{}
+	mi := &file_parley_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeviceRemoved) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeviceRemoved) ProtoMessage() {}
+
+func (x *DeviceRemoved) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeviceRemoved.ProtoReflect.Descriptor instead.
+func (*DeviceRemoved) Descriptor() ([]byte, []int) {
+	return file_parley_proto_rawDescGZIP(), []int{44}
+}
+
+func (x *DeviceRemoved) GetDeviceId() uint32 {
+	if x != nil {
+		return x.DeviceId
+	}
+	return 0
+}
+
+type GroupMember struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	User          string                 `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	Role          GroupRole              `protobuf:"varint,2,opt,name=role,proto3,enum=parley.v1.GroupRole" json:"role,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GroupMember) Reset() {
+	*x = GroupMember{}
+	mi := &file_parley_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GroupMember) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GroupMember) ProtoMessage() {}
+
+func (x *GroupMember) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GroupMember.ProtoReflect.Descriptor instead.
+func (*GroupMember) Descriptor() ([]byte, []int) {
+	return file_parley_proto_rawDescGZIP(), []int{45}
+}
+
+func (x *GroupMember) GetUser() string {
+	if x != nil {
+		return x.User
+	}
+	return ""
+}
+
+func (x *GroupMember) GetRole() GroupRole {
+	if x != nil {
+		return x.Role
+	}
+	return GroupRole_GROUP_ROLE_UNSPECIFIED
+}
+
+type GroupInfo struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	GroupId     []byte                 `protobuf:"bytes,1,opt,name=group_id,json=groupId,proto3" json:"group_id,omitempty"` // 16 random bytes chosen by the node
+	Name        string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	Members     []*GroupMember         `protobuf:"bytes,3,rep,name=members,proto3" json:"members,omitempty"`
+	Version     uint64                 `protobuf:"varint,4,opt,name=version,proto3" json:"version,omitempty"` // bumps on every change
+	CreatedAtMs int64                  `protobuf:"varint,5,opt,name=created_at_ms,json=createdAtMs,proto3" json:"created_at_ms,omitempty"`
+	// Device lists of every member, so a sender can fan out and distribute
+	// its sender key without extra round trips.
+	DeviceLists   []*DeviceList `protobuf:"bytes,6,rep,name=device_lists,json=deviceLists,proto3" json:"device_lists,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GroupInfo) Reset() {
+	*x = GroupInfo{}
+	mi := &file_parley_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GroupInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GroupInfo) ProtoMessage() {}
+
+func (x *GroupInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GroupInfo.ProtoReflect.Descriptor instead.
+func (*GroupInfo) Descriptor() ([]byte, []int) {
+	return file_parley_proto_rawDescGZIP(), []int{46}
+}
+
+func (x *GroupInfo) GetGroupId() []byte {
+	if x != nil {
+		return x.GroupId
+	}
+	return nil
+}
+
+func (x *GroupInfo) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *GroupInfo) GetMembers() []*GroupMember {
+	if x != nil {
+		return x.Members
+	}
+	return nil
+}
+
+func (x *GroupInfo) GetVersion() uint64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *GroupInfo) GetCreatedAtMs() int64 {
+	if x != nil {
+		return x.CreatedAtMs
+	}
+	return 0
+}
+
+func (x *GroupInfo) GetDeviceLists() []*DeviceList {
+	if x != nil {
+		return x.DeviceLists
+	}
+	return nil
+}
+
+type GroupCreate struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Members       []string               `protobuf:"bytes,2,rep,name=members,proto3" json:"members,omitempty"` // besides the creator, who becomes admin
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GroupCreate) Reset() {
+	*x = GroupCreate{}
+	mi := &file_parley_proto_msgTypes[47]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GroupCreate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GroupCreate) ProtoMessage() {}
+
+func (x *GroupCreate) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_proto_msgTypes[47]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GroupCreate.ProtoReflect.Descriptor instead.
+func (*GroupCreate) Descriptor() ([]byte, []int) {
+	return file_parley_proto_rawDescGZIP(), []int{47}
+}
+
+func (x *GroupCreate) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *GroupCreate) GetMembers() []string {
+	if x != nil {
+		return x.Members
+	}
+	return nil
+}
+
+type GroupUpdate struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	GroupId       []byte                 `protobuf:"bytes,1,opt,name=group_id,json=groupId,proto3" json:"group_id,omitempty"`
+	Add           []string               `protobuf:"bytes,2,rep,name=add,proto3" json:"add,omitempty"`         // admins only
+	Remove        []string               `protobuf:"bytes,3,rep,name=remove,proto3" json:"remove,omitempty"`   // admins only
+	Promote       []string               `protobuf:"bytes,4,rep,name=promote,proto3" json:"promote,omitempty"` // admins only
+	Demote        []string               `protobuf:"bytes,5,rep,name=demote,proto3" json:"demote,omitempty"`   // admins only
+	Rename        string                 `protobuf:"bytes,6,opt,name=rename,proto3" json:"rename,omitempty"`   // any member; empty: no change
+	Leave         bool                   `protobuf:"varint,7,opt,name=leave,proto3" json:"leave,omitempty"`    // the caller leaves
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GroupUpdate) Reset() {
+	*x = GroupUpdate{}
+	mi := &file_parley_proto_msgTypes[48]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GroupUpdate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GroupUpdate) ProtoMessage() {}
+
+func (x *GroupUpdate) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_proto_msgTypes[48]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GroupUpdate.ProtoReflect.Descriptor instead.
+func (*GroupUpdate) Descriptor() ([]byte, []int) {
+	return file_parley_proto_rawDescGZIP(), []int{48}
+}
+
+func (x *GroupUpdate) GetGroupId() []byte {
+	if x != nil {
+		return x.GroupId
+	}
+	return nil
+}
+
+func (x *GroupUpdate) GetAdd() []string {
+	if x != nil {
+		return x.Add
+	}
+	return nil
+}
+
+func (x *GroupUpdate) GetRemove() []string {
+	if x != nil {
+		return x.Remove
+	}
+	return nil
+}
+
+func (x *GroupUpdate) GetPromote() []string {
+	if x != nil {
+		return x.Promote
+	}
+	return nil
+}
+
+func (x *GroupUpdate) GetDemote() []string {
+	if x != nil {
+		return x.Demote
+	}
+	return nil
+}
+
+func (x *GroupUpdate) GetRename() string {
+	if x != nil {
+		return x.Rename
+	}
+	return ""
+}
+
+func (x *GroupUpdate) GetLeave() bool {
+	if x != nil {
+		return x.Leave
+	}
+	return false
+}
+
+type GroupGet struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	GroupId       []byte                 `protobuf:"bytes,1,opt,name=group_id,json=groupId,proto3" json:"group_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GroupGet) Reset() {
+	*x = GroupGet{}
+	mi := &file_parley_proto_msgTypes[49]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GroupGet) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GroupGet) ProtoMessage() {}
+
+func (x *GroupGet) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_proto_msgTypes[49]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GroupGet.ProtoReflect.Descriptor instead.
+func (*GroupGet) Descriptor() ([]byte, []int) {
+	return file_parley_proto_rawDescGZIP(), []int{49}
+}
+
+func (x *GroupGet) GetGroupId() []byte {
+	if x != nil {
+		return x.GroupId
+	}
+	return nil
+}
+
+type GroupListRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GroupListRequest) Reset() {
+	*x = GroupListRequest{}
+	mi := &file_parley_proto_msgTypes[50]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GroupListRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GroupListRequest) ProtoMessage() {}
+
+func (x *GroupListRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_proto_msgTypes[50]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GroupListRequest.ProtoReflect.Descriptor instead.
+func (*GroupListRequest) Descriptor() ([]byte, []int) {
+	return file_parley_proto_rawDescGZIP(), []int{50}
+}
+
+type GroupList struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Groups        []*GroupInfo           `protobuf:"bytes,1,rep,name=groups,proto3" json:"groups,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GroupList) Reset() {
+	*x = GroupList{}
+	mi := &file_parley_proto_msgTypes[51]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GroupList) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GroupList) ProtoMessage() {}
+
+func (x *GroupList) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_proto_msgTypes[51]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GroupList.ProtoReflect.Descriptor instead.
+func (*GroupList) Descriptor() ([]byte, []int) {
+	return file_parley_proto_rawDescGZIP(), []int{51}
+}
+
+func (x *GroupList) GetGroups() []*GroupInfo {
+	if x != nil {
+		return x.Groups
+	}
+	return nil
+}
+
+// GroupEvent is queued by the node to every member device (and to removed
+// members) when membership changes, so it arrives in order with messages.
+type GroupEvent struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	GroupId       []byte                 `protobuf:"bytes,1,opt,name=group_id,json=groupId,proto3" json:"group_id,omitempty"`
+	Type          GroupEventType         `protobuf:"varint,2,opt,name=type,proto3,enum=parley.v1.GroupEventType" json:"type,omitempty"`
+	Actor         string                 `protobuf:"bytes,3,opt,name=actor,proto3" json:"actor,omitempty"`
+	Targets       []string               `protobuf:"bytes,4,rep,name=targets,proto3" json:"targets,omitempty"`
+	Name          string                 `protobuf:"bytes,5,opt,name=name,proto3" json:"name,omitempty"` // the group name after the change
+	Version       uint64                 `protobuf:"varint,6,opt,name=version,proto3" json:"version,omitempty"`
+	ServerTimeMs  int64                  `protobuf:"varint,7,opt,name=server_time_ms,json=serverTimeMs,proto3" json:"server_time_ms,omitempty"`
+	Info          *GroupInfo             `protobuf:"bytes,8,opt,name=info,proto3" json:"info,omitempty"` // the group after the change (empty for removed members)
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GroupEvent) Reset() {
+	*x = GroupEvent{}
+	mi := &file_parley_proto_msgTypes[52]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GroupEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GroupEvent) ProtoMessage() {}
+
+func (x *GroupEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_proto_msgTypes[52]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GroupEvent.ProtoReflect.Descriptor instead.
+func (*GroupEvent) Descriptor() ([]byte, []int) {
+	return file_parley_proto_rawDescGZIP(), []int{52}
+}
+
+func (x *GroupEvent) GetGroupId() []byte {
+	if x != nil {
+		return x.GroupId
+	}
+	return nil
+}
+
+func (x *GroupEvent) GetType() GroupEventType {
+	if x != nil {
+		return x.Type
+	}
+	return GroupEventType_GROUP_EVENT_TYPE_UNSPECIFIED
+}
+
+func (x *GroupEvent) GetActor() string {
+	if x != nil {
+		return x.Actor
+	}
+	return ""
+}
+
+func (x *GroupEvent) GetTargets() []string {
+	if x != nil {
+		return x.Targets
+	}
+	return nil
+}
+
+func (x *GroupEvent) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *GroupEvent) GetVersion() uint64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *GroupEvent) GetServerTimeMs() int64 {
+	if x != nil {
+		return x.ServerTimeMs
+	}
+	return 0
+}
+
+func (x *GroupEvent) GetInfo() *GroupInfo {
+	if x != nil {
+		return x.Info
+	}
+	return nil
+}
+
+// GroupSend: one sender-key ciphertext for the whole group. The node checks
+// the sender is a member and that `devices` names exactly every member
+// device except the sender's own (STALE_DEVICES otherwise, with the lists).
+type GroupSend struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	MessageId     []byte                 `protobuf:"bytes,1,opt,name=message_id,json=messageId,proto3" json:"message_id,omitempty"`
+	GroupId       []byte                 `protobuf:"bytes,2,opt,name=group_id,json=groupId,proto3" json:"group_id,omitempty"`
+	Body          []byte                 `protobuf:"bytes,3,opt,name=body,proto3" json:"body,omitempty"`       // libsignal SenderKeyMessage
+	Devices       []*DeviceRef           `protobuf:"bytes,4,rep,name=devices,proto3" json:"devices,omitempty"` // the recipient set the sender encrypted for
+	ClientTimeMs  int64                  `protobuf:"varint,5,opt,name=client_time_ms,json=clientTimeMs,proto3" json:"client_time_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GroupSend) Reset() {
+	*x = GroupSend{}
+	mi := &file_parley_proto_msgTypes[53]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GroupSend) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GroupSend) ProtoMessage() {}
+
+func (x *GroupSend) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_proto_msgTypes[53]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GroupSend.ProtoReflect.Descriptor instead.
+func (*GroupSend) Descriptor() ([]byte, []int) {
+	return file_parley_proto_rawDescGZIP(), []int{53}
+}
+
+func (x *GroupSend) GetMessageId() []byte {
+	if x != nil {
+		return x.MessageId
+	}
+	return nil
+}
+
+func (x *GroupSend) GetGroupId() []byte {
+	if x != nil {
+		return x.GroupId
+	}
+	return nil
+}
+
+func (x *GroupSend) GetBody() []byte {
+	if x != nil {
+		return x.Body
+	}
+	return nil
+}
+
+func (x *GroupSend) GetDevices() []*DeviceRef {
+	if x != nil {
+		return x.Devices
+	}
+	return nil
+}
+
+func (x *GroupSend) GetClientTimeMs() int64 {
+	if x != nil {
+		return x.ClientTimeMs
+	}
+	return 0
+}
+
+type DeviceRef struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	User          string                 `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	DeviceId      uint32                 `protobuf:"varint,2,opt,name=device_id,json=deviceId,proto3" json:"device_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeviceRef) Reset() {
+	*x = DeviceRef{}
+	mi := &file_parley_proto_msgTypes[54]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeviceRef) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeviceRef) ProtoMessage() {}
+
+func (x *DeviceRef) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_proto_msgTypes[54]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeviceRef.ProtoReflect.Descriptor instead.
+func (*DeviceRef) Descriptor() ([]byte, []int) {
+	return file_parley_proto_rawDescGZIP(), []int{54}
+}
+
+func (x *DeviceRef) GetUser() string {
+	if x != nil {
+		return x.User
+	}
+	return ""
+}
+
+func (x *DeviceRef) GetDeviceId() uint32 {
+	if x != nil {
+		return x.DeviceId
+	}
+	return 0
+}
+
+// PresenceSubscribe replaces this connection's subscriptions (e.g. the open
+// chat's peer). Subscriptions die with the connection.
+type PresenceSubscribe struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Users         []string               `protobuf:"bytes,1,rep,name=users,proto3" json:"users,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PresenceSubscribe) Reset() {
+	*x = PresenceSubscribe{}
+	mi := &file_parley_proto_msgTypes[55]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PresenceSubscribe) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PresenceSubscribe) ProtoMessage() {}
+
+func (x *PresenceSubscribe) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_proto_msgTypes[55]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PresenceSubscribe.ProtoReflect.Descriptor instead.
+func (*PresenceSubscribe) Descriptor() ([]byte, []int) {
+	return file_parley_proto_rawDescGZIP(), []int{55}
+}
+
+func (x *PresenceSubscribe) GetUsers() []string {
+	if x != nil {
+		return x.Users
+	}
+	return nil
+}
+
+type Presence struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	User          string                 `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	Online        bool                   `protobuf:"varint,2,opt,name=online,proto3" json:"online,omitempty"`                             // any device of the user connected
+	LastSeenMs    int64                  `protobuf:"varint,3,opt,name=last_seen_ms,json=lastSeenMs,proto3" json:"last_seen_ms,omitempty"` // 0 when hidden by the user's privacy setting
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Presence) Reset() {
+	*x = Presence{}
+	mi := &file_parley_proto_msgTypes[56]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Presence) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Presence) ProtoMessage() {}
+
+func (x *Presence) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_proto_msgTypes[56]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Presence.ProtoReflect.Descriptor instead.
+func (*Presence) Descriptor() ([]byte, []int) {
+	return file_parley_proto_rawDescGZIP(), []int{56}
+}
+
+func (x *Presence) GetUser() string {
+	if x != nil {
+		return x.User
+	}
+	return ""
+}
+
+func (x *Presence) GetOnline() bool {
+	if x != nil {
+		return x.Online
+	}
+	return false
+}
+
+func (x *Presence) GetLastSeenMs() int64 {
+	if x != nil {
+		return x.LastSeenMs
+	}
+	return 0
+}
+
+type SetPrivacy struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	LastSeen      LastSeenPrivacy        `protobuf:"varint,1,opt,name=last_seen,json=lastSeen,proto3,enum=parley.v1.LastSeenPrivacy" json:"last_seen,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetPrivacy) Reset() {
+	*x = SetPrivacy{}
+	mi := &file_parley_proto_msgTypes[57]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetPrivacy) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetPrivacy) ProtoMessage() {}
+
+func (x *SetPrivacy) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_proto_msgTypes[57]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetPrivacy.ProtoReflect.Descriptor instead.
+func (*SetPrivacy) Descriptor() ([]byte, []int) {
+	return file_parley_proto_rawDescGZIP(), []int{57}
+}
+
+func (x *SetPrivacy) GetLastSeen() LastSeenPrivacy {
+	if x != nil {
+		return x.LastSeen
+	}
+	return LastSeenPrivacy_LAST_SEEN_EVERYONE
+}
+
 var File_parley_proto protoreflect.FileDescriptor
 
 const file_parley_proto_rawDesc = "" +
 	"\n" +
-	"\fparley.proto\x12\tparley.v1\"\x9a\x04\n" +
+	"\fparley.proto\x12\tparley.v1\"\xb4\t\n" +
 	"\vClientFrame\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x121\n" +
 	"\bregister\x18\n" +
@@ -2581,8 +4605,24 @@ const file_parley_proto_rawDesc = "" +
 	"\vdevice_list\x18\x11 \x01(\v2\x1c.parley.v1.DeviceListRequestH\x00R\n" +
 	"deviceList\x12?\n" +
 	"\vupload_slot\x18\x1e \x01(\v2\x1c.parley.v1.UploadSlotRequestH\x00R\n" +
-	"uploadSlotB\x06\n" +
-	"\x04body\"\x8d\x06\n" +
+	"uploadSlot\x125\n" +
+	"\n" +
+	"link_start\x18( \x01(\v2\x14.parley.v1.LinkStartH\x00R\tlinkStart\x128\n" +
+	"\vlink_lookup\x18) \x01(\v2\x15.parley.v1.LinkLookupH\x00R\n" +
+	"linkLookup\x12;\n" +
+	"\flink_approve\x18* \x01(\v2\x16.parley.v1.LinkApproveH\x00R\vlinkApprove\x12>\n" +
+	"\rremove_device\x18+ \x01(\v2\x17.parley.v1.RemoveDeviceH\x00R\fremoveDevice\x12;\n" +
+	"\fgroup_create\x182 \x01(\v2\x16.parley.v1.GroupCreateH\x00R\vgroupCreate\x12;\n" +
+	"\fgroup_update\x183 \x01(\v2\x16.parley.v1.GroupUpdateH\x00R\vgroupUpdate\x122\n" +
+	"\tgroup_get\x184 \x01(\v2\x13.parley.v1.GroupGetH\x00R\bgroupGet\x12<\n" +
+	"\n" +
+	"group_list\x185 \x01(\v2\x1b.parley.v1.GroupListRequestH\x00R\tgroupList\x125\n" +
+	"\n" +
+	"group_send\x186 \x01(\v2\x14.parley.v1.GroupSendH\x00R\tgroupSend\x12M\n" +
+	"\x12presence_subscribe\x18< \x01(\v2\x1c.parley.v1.PresenceSubscribeH\x00R\x11presenceSubscribe\x128\n" +
+	"\vset_privacy\x18= \x01(\v2\x15.parley.v1.SetPrivacyH\x00R\n" +
+	"setPrivacyB\x06\n" +
+	"\x04body\"\xe7\t\n" +
 	"\vServerFrame\x12\x19\n" +
 	"\breply_to\x18\x01 \x01(\x04R\areplyTo\x12(\n" +
 	"\x05error\x18\n" +
@@ -2604,7 +4644,18 @@ const file_parley_proto_rawDesc = "" +
 	"\vdevice_list\x18\x16 \x01(\v2\x15.parley.v1.DeviceListH\x00R\n" +
 	"deviceList\x128\n" +
 	"\vupload_slot\x18\x1e \x01(\v2\x15.parley.v1.UploadSlotH\x00R\n" +
-	"uploadSlotB\x06\n" +
+	"uploadSlot\x122\n" +
+	"\tlink_code\x18( \x01(\v2\x13.parley.v1.LinkCodeH\x00R\blinkCode\x122\n" +
+	"\tlink_info\x18) \x01(\v2\x13.parley.v1.LinkInfoH\x00R\blinkInfo\x12>\n" +
+	"\rlink_approved\x18* \x01(\v2\x17.parley.v1.LinkApprovedH\x00R\flinkApproved\x12+\n" +
+	"\x06linked\x18+ \x01(\v2\x11.parley.v1.LinkedH\x00R\x06linked\x12A\n" +
+	"\x0edevice_removed\x18, \x01(\v2\x18.parley.v1.DeviceRemovedH\x00R\rdeviceRemoved\x125\n" +
+	"\n" +
+	"group_info\x182 \x01(\v2\x14.parley.v1.GroupInfoH\x00R\tgroupInfo\x125\n" +
+	"\n" +
+	"group_list\x185 \x01(\v2\x14.parley.v1.GroupListH\x00R\tgroupList\x121\n" +
+	"\bpresence\x18< \x01(\v2\x13.parley.v1.PresenceH\x00R\bpresence\x12\x1f\n" +
+	"\x02ok\x18= \x01(\v2\r.parley.v1.OkH\x00R\x02okB\x06\n" +
 	"\x04body\"\xa9\x01\n" +
 	"\x05Error\x12(\n" +
 	"\x04code\x18\x01 \x01(\x0e2\x14.parley.v1.ErrorCodeR\x04code\x12\x16\n" +
@@ -2690,19 +4741,22 @@ const file_parley_proto_rawDesc = "" +
 	"\x04user\x18\x01 \x01(\tR\x04user\x12+\n" +
 	"\abundles\x18\x02 \x03(\v2\x11.parley.v1.BundleR\abundles\"'\n" +
 	"\x11DeviceListRequest\x12\x12\n" +
-	"\x04user\x18\x01 \x01(\tR\x04user\"?\n" +
+	"\x04user\x18\x01 \x01(\tR\x04user\"t\n" +
 	"\n" +
 	"DeviceList\x12\x12\n" +
 	"\x04user\x18\x01 \x01(\tR\x04user\x12\x1d\n" +
 	"\n" +
-	"device_ids\x18\x02 \x03(\rR\tdeviceIds\"\xb4\x01\n" +
+	"device_ids\x18\x02 \x03(\rR\tdeviceIds\x123\n" +
+	"\x06signed\x18\x03 \x01(\v2\x1b.parley.v1.SignedDeviceListR\x06signed\"\xed\x01\n" +
 	"\x04Send\x12\x1d\n" +
 	"\n" +
 	"message_id\x18\x01 \x01(\fR\tmessageId\x12\x0e\n" +
 	"\x02to\x18\x02 \x01(\tR\x02to\x12?\n" +
 	"\vciphertexts\x18\x03 \x03(\v2\x1d.parley.v1.OutgoingCiphertextR\vciphertexts\x12\x16\n" +
 	"\x06silent\x18\x04 \x01(\bR\x06silent\x12$\n" +
-	"\x0eclient_time_ms\x18\x05 \x01(\x03R\fclientTimeMs\"\x86\x01\n" +
+	"\x0eclient_time_ms\x18\x05 \x01(\x03R\fclientTimeMs\x12\x1c\n" +
+	"\tephemeral\x18\x06 \x01(\bR\tephemeral\x12\x19\n" +
+	"\bgroup_id\x18\a \x01(\fR\agroupId\"\x86\x01\n" +
 	"\x12OutgoingCiphertext\x12\x12\n" +
 	"\x04user\x18\x01 \x01(\tR\x04user\x12\x1b\n" +
 	"\tdevice_id\x18\x02 \x01(\rR\bdeviceId\x12+\n" +
@@ -2711,12 +4765,14 @@ const file_parley_proto_rawDesc = "" +
 	"\aSendAck\x12\x1d\n" +
 	"\n" +
 	"message_id\x18\x01 \x01(\fR\tmessageId\x12$\n" +
-	"\x0eserver_time_ms\x18\x02 \x01(\x03R\fserverTimeMs\"\x87\x01\n" +
+	"\x0eserver_time_ms\x18\x02 \x01(\x03R\fserverTimeMs\"\xc1\x01\n" +
 	"\aDeliver\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x121\n" +
 	"\benvelope\x18\x02 \x01(\v2\x13.parley.v1.EnvelopeH\x00R\benvelope\x12.\n" +
-	"\areceipt\x18\x03 \x01(\v2\x12.parley.v1.ReceiptH\x00R\areceiptB\a\n" +
-	"\x05entry\"\xed\x01\n" +
+	"\areceipt\x18\x03 \x01(\v2\x12.parley.v1.ReceiptH\x00R\areceipt\x128\n" +
+	"\vgroup_event\x18\x04 \x01(\v2\x15.parley.v1.GroupEventH\x00R\n" +
+	"groupEventB\a\n" +
+	"\x05entry\"\xa6\x02\n" +
 	"\bEnvelope\x12\x12\n" +
 	"\x04from\x18\x01 \x01(\tR\x04from\x12\x1f\n" +
 	"\vfrom_device\x18\x02 \x01(\rR\n" +
@@ -2727,7 +4783,10 @@ const file_parley_proto_rawDesc = "" +
 	"\x04body\x18\x05 \x01(\fR\x04body\x12$\n" +
 	"\x0eserver_time_ms\x18\x06 \x01(\x03R\fserverTimeMs\x12\x0e\n" +
 	"\x02to\x18\a \x01(\tR\x02to\x12\x16\n" +
-	"\x06silent\x18\b \x01(\bR\x06silent\"\xb1\x01\n" +
+	"\x06silent\x18\b \x01(\bR\x06silent\x12\x19\n" +
+	"\bgroup_id\x18\t \x01(\fR\agroupId\x12\x1c\n" +
+	"\tephemeral\x18\n" +
+	" \x01(\bR\tephemeral\"\xb1\x01\n" +
 	"\aReceipt\x12*\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x16.parley.v1.ReceiptTypeR\x04type\x12\x12\n" +
 	"\x04from\x18\x02 \x01(\tR\x04from\x12\x1f\n" +
@@ -2750,7 +4809,109 @@ const file_parley_proto_rawDesc = "" +
 	"\ablob_id\x18\x03 \x01(\tR\x06blobId\x12\x19\n" +
 	"\bmax_size\x18\x04 \x01(\x03R\amaxSize\x12\"\n" +
 	"\rexpires_at_ms\x18\x05 \x01(\x03R\vexpiresAtMs\x12!\n" +
-	"\fdownload_url\x18\x06 \x01(\tR\vdownloadUrl*\xea\x02\n" +
+	"\fdownload_url\x18\x06 \x01(\tR\vdownloadUrl\"\x04\n" +
+	"\x02Ok\"\x96\x01\n" +
+	"\x11DeviceListContent\x12\x12\n" +
+	"\x04user\x18\x01 \x01(\tR\x04user\x12\x18\n" +
+	"\aversion\x18\x02 \x01(\x04R\aversion\x120\n" +
+	"\adevices\x18\x03 \x03(\v2\x16.parley.v1.DeviceEntryR\adevices\x12!\n" +
+	"\ftimestamp_ms\x18\x04 \x01(\x03R\vtimestampMs\"M\n" +
+	"\vDeviceEntry\x12\x1b\n" +
+	"\tdevice_id\x18\x01 \x01(\rR\bdeviceId\x12!\n" +
+	"\fidentity_key\x18\x02 \x01(\fR\videntityKey\"J\n" +
+	"\x10SignedDeviceList\x12\x18\n" +
+	"\acontent\x18\x01 \x01(\fR\acontent\x12\x1c\n" +
+	"\tsignature\x18\x02 \x01(\fR\tsignature\"x\n" +
+	"\tLinkStart\x12!\n" +
+	"\fidentity_key\x18\x01 \x01(\fR\videntityKey\x12'\n" +
+	"\x0fregistration_id\x18\x02 \x01(\rR\x0eregistrationId\x12\x1f\n" +
+	"\vdevice_name\x18\x03 \x01(\tR\n" +
+	"deviceName\"B\n" +
+	"\bLinkCode\x12\x12\n" +
+	"\x04code\x18\x01 \x01(\tR\x04code\x12\"\n" +
+	"\rexpires_at_ms\x18\x02 \x01(\x03R\vexpiresAtMs\" \n" +
+	"\n" +
+	"LinkLookup\x12\x12\n" +
+	"\x04code\x18\x01 \x01(\tR\x04code\"\xa2\x01\n" +
+	"\bLinkInfo\x12\x1b\n" +
+	"\tdevice_id\x18\x01 \x01(\rR\bdeviceId\x12!\n" +
+	"\fidentity_key\x18\x02 \x01(\fR\videntityKey\x12\x1f\n" +
+	"\vdevice_name\x18\x03 \x01(\tR\n" +
+	"deviceName\x125\n" +
+	"\acurrent\x18\x04 \x01(\v2\x1b.parley.v1.SignedDeviceListR\acurrent\"_\n" +
+	"\vLinkApprove\x12\x12\n" +
+	"\x04code\x18\x01 \x01(\tR\x04code\x12<\n" +
+	"\vdevice_list\x18\x02 \x01(\v2\x1b.parley.v1.SignedDeviceListR\n" +
+	"deviceList\"+\n" +
+	"\fLinkApproved\x12\x1b\n" +
+	"\tdevice_id\x18\x01 \x01(\rR\bdeviceId\"w\n" +
+	"\x06Linked\x12\x12\n" +
+	"\x04user\x18\x01 \x01(\tR\x04user\x12\x1b\n" +
+	"\tdevice_id\x18\x02 \x01(\rR\bdeviceId\x12<\n" +
+	"\vdevice_list\x18\x03 \x01(\v2\x1b.parley.v1.SignedDeviceListR\n" +
+	"deviceList\"i\n" +
+	"\fRemoveDevice\x12\x1b\n" +
+	"\tdevice_id\x18\x01 \x01(\rR\bdeviceId\x12<\n" +
+	"\vdevice_list\x18\x02 \x01(\v2\x1b.parley.v1.SignedDeviceListR\n" +
+	"deviceList\",\n" +
+	"\rDeviceRemoved\x12\x1b\n" +
+	"\tdevice_id\x18\x01 \x01(\rR\bdeviceId\"K\n" +
+	"\vGroupMember\x12\x12\n" +
+	"\x04user\x18\x01 \x01(\tR\x04user\x12(\n" +
+	"\x04role\x18\x02 \x01(\x0e2\x14.parley.v1.GroupRoleR\x04role\"\xe4\x01\n" +
+	"\tGroupInfo\x12\x19\n" +
+	"\bgroup_id\x18\x01 \x01(\fR\agroupId\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x120\n" +
+	"\amembers\x18\x03 \x03(\v2\x16.parley.v1.GroupMemberR\amembers\x12\x18\n" +
+	"\aversion\x18\x04 \x01(\x04R\aversion\x12\"\n" +
+	"\rcreated_at_ms\x18\x05 \x01(\x03R\vcreatedAtMs\x128\n" +
+	"\fdevice_lists\x18\x06 \x03(\v2\x15.parley.v1.DeviceListR\vdeviceLists\";\n" +
+	"\vGroupCreate\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
+	"\amembers\x18\x02 \x03(\tR\amembers\"\xb2\x01\n" +
+	"\vGroupUpdate\x12\x19\n" +
+	"\bgroup_id\x18\x01 \x01(\fR\agroupId\x12\x10\n" +
+	"\x03add\x18\x02 \x03(\tR\x03add\x12\x16\n" +
+	"\x06remove\x18\x03 \x03(\tR\x06remove\x12\x18\n" +
+	"\apromote\x18\x04 \x03(\tR\apromote\x12\x16\n" +
+	"\x06demote\x18\x05 \x03(\tR\x06demote\x12\x16\n" +
+	"\x06rename\x18\x06 \x01(\tR\x06rename\x12\x14\n" +
+	"\x05leave\x18\a \x01(\bR\x05leave\"%\n" +
+	"\bGroupGet\x12\x19\n" +
+	"\bgroup_id\x18\x01 \x01(\fR\agroupId\"\x12\n" +
+	"\x10GroupListRequest\"9\n" +
+	"\tGroupList\x12,\n" +
+	"\x06groups\x18\x01 \x03(\v2\x14.parley.v1.GroupInfoR\x06groups\"\x84\x02\n" +
+	"\n" +
+	"GroupEvent\x12\x19\n" +
+	"\bgroup_id\x18\x01 \x01(\fR\agroupId\x12-\n" +
+	"\x04type\x18\x02 \x01(\x0e2\x19.parley.v1.GroupEventTypeR\x04type\x12\x14\n" +
+	"\x05actor\x18\x03 \x01(\tR\x05actor\x12\x18\n" +
+	"\atargets\x18\x04 \x03(\tR\atargets\x12\x12\n" +
+	"\x04name\x18\x05 \x01(\tR\x04name\x12\x18\n" +
+	"\aversion\x18\x06 \x01(\x04R\aversion\x12$\n" +
+	"\x0eserver_time_ms\x18\a \x01(\x03R\fserverTimeMs\x12(\n" +
+	"\x04info\x18\b \x01(\v2\x14.parley.v1.GroupInfoR\x04info\"\xaf\x01\n" +
+	"\tGroupSend\x12\x1d\n" +
+	"\n" +
+	"message_id\x18\x01 \x01(\fR\tmessageId\x12\x19\n" +
+	"\bgroup_id\x18\x02 \x01(\fR\agroupId\x12\x12\n" +
+	"\x04body\x18\x03 \x01(\fR\x04body\x12.\n" +
+	"\adevices\x18\x04 \x03(\v2\x14.parley.v1.DeviceRefR\adevices\x12$\n" +
+	"\x0eclient_time_ms\x18\x05 \x01(\x03R\fclientTimeMs\"<\n" +
+	"\tDeviceRef\x12\x12\n" +
+	"\x04user\x18\x01 \x01(\tR\x04user\x12\x1b\n" +
+	"\tdevice_id\x18\x02 \x01(\rR\bdeviceId\")\n" +
+	"\x11PresenceSubscribe\x12\x14\n" +
+	"\x05users\x18\x01 \x03(\tR\x05users\"X\n" +
+	"\bPresence\x12\x12\n" +
+	"\x04user\x18\x01 \x01(\tR\x04user\x12\x16\n" +
+	"\x06online\x18\x02 \x01(\bR\x06online\x12 \n" +
+	"\flast_seen_ms\x18\x03 \x01(\x03R\n" +
+	"lastSeenMs\"E\n" +
+	"\n" +
+	"SetPrivacy\x127\n" +
+	"\tlast_seen\x18\x01 \x01(\x0e2\x1a.parley.v1.LastSeenPrivacyR\blastSeen*\xea\x02\n" +
 	"\tErrorCode\x12\x1a\n" +
 	"\x16ERROR_CODE_UNSPECIFIED\x10\x00\x12\r\n" +
 	"\tBAD_FRAME\x10\x01\x12\x13\n" +
@@ -2782,7 +4943,25 @@ const file_parley_proto_rawDesc = "" +
 	"SENDER_KEY\x10\a*:\n" +
 	"\vReceiptType\x12\x1c\n" +
 	"\x18RECEIPT_TYPE_UNSPECIFIED\x10\x00\x12\r\n" +
-	"\tDELIVERED\x10\x01B)Z'github.com/parley-im/parley/protocol/pbb\x06proto3"
+	"\tDELIVERED\x10\x01*>\n" +
+	"\tGroupRole\x12\x1a\n" +
+	"\x16GROUP_ROLE_UNSPECIFIED\x10\x00\x12\n" +
+	"\n" +
+	"\x06MEMBER\x10\x01\x12\t\n" +
+	"\x05ADMIN\x10\x02*\x89\x01\n" +
+	"\x0eGroupEventType\x12 \n" +
+	"\x1cGROUP_EVENT_TYPE_UNSPECIFIED\x10\x00\x12\v\n" +
+	"\aCREATED\x10\x01\x12\t\n" +
+	"\x05ADDED\x10\x02\x12\v\n" +
+	"\aREMOVED\x10\x03\x12\b\n" +
+	"\x04LEFT\x10\x04\x12\v\n" +
+	"\aRENAMED\x10\x05\x12\f\n" +
+	"\bPROMOTED\x10\x06\x12\v\n" +
+	"\aDEMOTED\x10\a*W\n" +
+	"\x0fLastSeenPrivacy\x12\x16\n" +
+	"\x12LAST_SEEN_EVERYONE\x10\x00\x12\x16\n" +
+	"\x12LAST_SEEN_CONTACTS\x10\x01\x12\x14\n" +
+	"\x10LAST_SEEN_NOBODY\x10\x02B)Z'github.com/parley-im/parley/protocol/pbb\x06proto3"
 
 var (
 	file_parley_proto_rawDescOnce sync.Once
@@ -2796,92 +4975,156 @@ func file_parley_proto_rawDescGZIP() []byte {
 	return file_parley_proto_rawDescData
 }
 
-var file_parley_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_parley_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
+var file_parley_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
+var file_parley_proto_msgTypes = make([]protoimpl.MessageInfo, 58)
 var file_parley_proto_goTypes = []any{
 	(ErrorCode)(0),             // 0: parley.v1.ErrorCode
 	(EnvelopeType)(0),          // 1: parley.v1.EnvelopeType
 	(ReceiptType)(0),           // 2: parley.v1.ReceiptType
-	(*ClientFrame)(nil),        // 3: parley.v1.ClientFrame
-	(*ServerFrame)(nil),        // 4: parley.v1.ServerFrame
-	(*Error)(nil),              // 5: parley.v1.Error
-	(*Goodbye)(nil),            // 6: parley.v1.Goodbye
-	(*Welcome)(nil),            // 7: parley.v1.Welcome
-	(*Ping)(nil),               // 8: parley.v1.Ping
-	(*Pong)(nil),               // 9: parley.v1.Pong
-	(*Register)(nil),           // 10: parley.v1.Register
-	(*Registered)(nil),         // 11: parley.v1.Registered
-	(*SignedPreKey)(nil),       // 12: parley.v1.SignedPreKey
-	(*PreKey)(nil),             // 13: parley.v1.PreKey
-	(*KEMPreKey)(nil),          // 14: parley.v1.KEMPreKey
-	(*UploadKeys)(nil),         // 15: parley.v1.UploadKeys
-	(*KeysUploaded)(nil),       // 16: parley.v1.KeysUploaded
-	(*KeyCountRequest)(nil),    // 17: parley.v1.KeyCountRequest
-	(*KeyCount)(nil),           // 18: parley.v1.KeyCount
-	(*PrekeysLow)(nil),         // 19: parley.v1.PrekeysLow
-	(*FetchBundles)(nil),       // 20: parley.v1.FetchBundles
-	(*Bundle)(nil),             // 21: parley.v1.Bundle
-	(*Bundles)(nil),            // 22: parley.v1.Bundles
-	(*DeviceListRequest)(nil),  // 23: parley.v1.DeviceListRequest
-	(*DeviceList)(nil),         // 24: parley.v1.DeviceList
-	(*Send)(nil),               // 25: parley.v1.Send
-	(*OutgoingCiphertext)(nil), // 26: parley.v1.OutgoingCiphertext
-	(*SendAck)(nil),            // 27: parley.v1.SendAck
-	(*Deliver)(nil),            // 28: parley.v1.Deliver
-	(*Envelope)(nil),           // 29: parley.v1.Envelope
-	(*Receipt)(nil),            // 30: parley.v1.Receipt
-	(*DeliveryAck)(nil),        // 31: parley.v1.DeliveryAck
-	(*QueueDrained)(nil),       // 32: parley.v1.QueueDrained
-	(*UploadSlotRequest)(nil),  // 33: parley.v1.UploadSlotRequest
-	(*UploadSlot)(nil),         // 34: parley.v1.UploadSlot
+	(GroupRole)(0),             // 3: parley.v1.GroupRole
+	(GroupEventType)(0),        // 4: parley.v1.GroupEventType
+	(LastSeenPrivacy)(0),       // 5: parley.v1.LastSeenPrivacy
+	(*ClientFrame)(nil),        // 6: parley.v1.ClientFrame
+	(*ServerFrame)(nil),        // 7: parley.v1.ServerFrame
+	(*Error)(nil),              // 8: parley.v1.Error
+	(*Goodbye)(nil),            // 9: parley.v1.Goodbye
+	(*Welcome)(nil),            // 10: parley.v1.Welcome
+	(*Ping)(nil),               // 11: parley.v1.Ping
+	(*Pong)(nil),               // 12: parley.v1.Pong
+	(*Register)(nil),           // 13: parley.v1.Register
+	(*Registered)(nil),         // 14: parley.v1.Registered
+	(*SignedPreKey)(nil),       // 15: parley.v1.SignedPreKey
+	(*PreKey)(nil),             // 16: parley.v1.PreKey
+	(*KEMPreKey)(nil),          // 17: parley.v1.KEMPreKey
+	(*UploadKeys)(nil),         // 18: parley.v1.UploadKeys
+	(*KeysUploaded)(nil),       // 19: parley.v1.KeysUploaded
+	(*KeyCountRequest)(nil),    // 20: parley.v1.KeyCountRequest
+	(*KeyCount)(nil),           // 21: parley.v1.KeyCount
+	(*PrekeysLow)(nil),         // 22: parley.v1.PrekeysLow
+	(*FetchBundles)(nil),       // 23: parley.v1.FetchBundles
+	(*Bundle)(nil),             // 24: parley.v1.Bundle
+	(*Bundles)(nil),            // 25: parley.v1.Bundles
+	(*DeviceListRequest)(nil),  // 26: parley.v1.DeviceListRequest
+	(*DeviceList)(nil),         // 27: parley.v1.DeviceList
+	(*Send)(nil),               // 28: parley.v1.Send
+	(*OutgoingCiphertext)(nil), // 29: parley.v1.OutgoingCiphertext
+	(*SendAck)(nil),            // 30: parley.v1.SendAck
+	(*Deliver)(nil),            // 31: parley.v1.Deliver
+	(*Envelope)(nil),           // 32: parley.v1.Envelope
+	(*Receipt)(nil),            // 33: parley.v1.Receipt
+	(*DeliveryAck)(nil),        // 34: parley.v1.DeliveryAck
+	(*QueueDrained)(nil),       // 35: parley.v1.QueueDrained
+	(*UploadSlotRequest)(nil),  // 36: parley.v1.UploadSlotRequest
+	(*UploadSlot)(nil),         // 37: parley.v1.UploadSlot
+	(*Ok)(nil),                 // 38: parley.v1.Ok
+	(*DeviceListContent)(nil),  // 39: parley.v1.DeviceListContent
+	(*DeviceEntry)(nil),        // 40: parley.v1.DeviceEntry
+	(*SignedDeviceList)(nil),   // 41: parley.v1.SignedDeviceList
+	(*LinkStart)(nil),          // 42: parley.v1.LinkStart
+	(*LinkCode)(nil),           // 43: parley.v1.LinkCode
+	(*LinkLookup)(nil),         // 44: parley.v1.LinkLookup
+	(*LinkInfo)(nil),           // 45: parley.v1.LinkInfo
+	(*LinkApprove)(nil),        // 46: parley.v1.LinkApprove
+	(*LinkApproved)(nil),       // 47: parley.v1.LinkApproved
+	(*Linked)(nil),             // 48: parley.v1.Linked
+	(*RemoveDevice)(nil),       // 49: parley.v1.RemoveDevice
+	(*DeviceRemoved)(nil),      // 50: parley.v1.DeviceRemoved
+	(*GroupMember)(nil),        // 51: parley.v1.GroupMember
+	(*GroupInfo)(nil),          // 52: parley.v1.GroupInfo
+	(*GroupCreate)(nil),        // 53: parley.v1.GroupCreate
+	(*GroupUpdate)(nil),        // 54: parley.v1.GroupUpdate
+	(*GroupGet)(nil),           // 55: parley.v1.GroupGet
+	(*GroupListRequest)(nil),   // 56: parley.v1.GroupListRequest
+	(*GroupList)(nil),          // 57: parley.v1.GroupList
+	(*GroupEvent)(nil),         // 58: parley.v1.GroupEvent
+	(*GroupSend)(nil),          // 59: parley.v1.GroupSend
+	(*DeviceRef)(nil),          // 60: parley.v1.DeviceRef
+	(*PresenceSubscribe)(nil),  // 61: parley.v1.PresenceSubscribe
+	(*Presence)(nil),           // 62: parley.v1.Presence
+	(*SetPrivacy)(nil),         // 63: parley.v1.SetPrivacy
 }
 var file_parley_proto_depIdxs = []int32{
-	10, // 0: parley.v1.ClientFrame.register:type_name -> parley.v1.Register
-	15, // 1: parley.v1.ClientFrame.upload_keys:type_name -> parley.v1.UploadKeys
-	20, // 2: parley.v1.ClientFrame.fetch_bundles:type_name -> parley.v1.FetchBundles
-	25, // 3: parley.v1.ClientFrame.send:type_name -> parley.v1.Send
-	31, // 4: parley.v1.ClientFrame.delivery_ack:type_name -> parley.v1.DeliveryAck
-	8,  // 5: parley.v1.ClientFrame.ping:type_name -> parley.v1.Ping
-	17, // 6: parley.v1.ClientFrame.key_count:type_name -> parley.v1.KeyCountRequest
-	23, // 7: parley.v1.ClientFrame.device_list:type_name -> parley.v1.DeviceListRequest
-	33, // 8: parley.v1.ClientFrame.upload_slot:type_name -> parley.v1.UploadSlotRequest
-	5,  // 9: parley.v1.ServerFrame.error:type_name -> parley.v1.Error
-	7,  // 10: parley.v1.ServerFrame.welcome:type_name -> parley.v1.Welcome
-	11, // 11: parley.v1.ServerFrame.registered:type_name -> parley.v1.Registered
-	16, // 12: parley.v1.ServerFrame.keys_uploaded:type_name -> parley.v1.KeysUploaded
-	22, // 13: parley.v1.ServerFrame.bundles:type_name -> parley.v1.Bundles
-	27, // 14: parley.v1.ServerFrame.send_ack:type_name -> parley.v1.SendAck
-	28, // 15: parley.v1.ServerFrame.deliver:type_name -> parley.v1.Deliver
-	9,  // 16: parley.v1.ServerFrame.pong:type_name -> parley.v1.Pong
-	19, // 17: parley.v1.ServerFrame.prekeys_low:type_name -> parley.v1.PrekeysLow
-	18, // 18: parley.v1.ServerFrame.key_count:type_name -> parley.v1.KeyCount
-	32, // 19: parley.v1.ServerFrame.queue_drained:type_name -> parley.v1.QueueDrained
-	6,  // 20: parley.v1.ServerFrame.goodbye:type_name -> parley.v1.Goodbye
-	24, // 21: parley.v1.ServerFrame.device_list:type_name -> parley.v1.DeviceList
-	34, // 22: parley.v1.ServerFrame.upload_slot:type_name -> parley.v1.UploadSlot
-	0,  // 23: parley.v1.Error.code:type_name -> parley.v1.ErrorCode
-	24, // 24: parley.v1.Error.device_lists:type_name -> parley.v1.DeviceList
-	0,  // 25: parley.v1.Goodbye.code:type_name -> parley.v1.ErrorCode
-	15, // 26: parley.v1.Register.keys:type_name -> parley.v1.UploadKeys
-	12, // 27: parley.v1.UploadKeys.signed_pre_key:type_name -> parley.v1.SignedPreKey
-	13, // 28: parley.v1.UploadKeys.pre_keys:type_name -> parley.v1.PreKey
-	14, // 29: parley.v1.UploadKeys.kem_pre_keys:type_name -> parley.v1.KEMPreKey
-	14, // 30: parley.v1.UploadKeys.last_resort_kem_pre_key:type_name -> parley.v1.KEMPreKey
-	12, // 31: parley.v1.Bundle.signed_pre_key:type_name -> parley.v1.SignedPreKey
-	13, // 32: parley.v1.Bundle.pre_key:type_name -> parley.v1.PreKey
-	14, // 33: parley.v1.Bundle.kem_pre_key:type_name -> parley.v1.KEMPreKey
-	21, // 34: parley.v1.Bundles.bundles:type_name -> parley.v1.Bundle
-	26, // 35: parley.v1.Send.ciphertexts:type_name -> parley.v1.OutgoingCiphertext
-	1,  // 36: parley.v1.OutgoingCiphertext.type:type_name -> parley.v1.EnvelopeType
-	29, // 37: parley.v1.Deliver.envelope:type_name -> parley.v1.Envelope
-	30, // 38: parley.v1.Deliver.receipt:type_name -> parley.v1.Receipt
-	1,  // 39: parley.v1.Envelope.type:type_name -> parley.v1.EnvelopeType
-	2,  // 40: parley.v1.Receipt.type:type_name -> parley.v1.ReceiptType
-	41, // [41:41] is the sub-list for method output_type
-	41, // [41:41] is the sub-list for method input_type
-	41, // [41:41] is the sub-list for extension type_name
-	41, // [41:41] is the sub-list for extension extendee
-	0,  // [0:41] is the sub-list for field type_name
+	13, // 0: parley.v1.ClientFrame.register:type_name -> parley.v1.Register
+	18, // 1: parley.v1.ClientFrame.upload_keys:type_name -> parley.v1.UploadKeys
+	23, // 2: parley.v1.ClientFrame.fetch_bundles:type_name -> parley.v1.FetchBundles
+	28, // 3: parley.v1.ClientFrame.send:type_name -> parley.v1.Send
+	34, // 4: parley.v1.ClientFrame.delivery_ack:type_name -> parley.v1.DeliveryAck
+	11, // 5: parley.v1.ClientFrame.ping:type_name -> parley.v1.Ping
+	20, // 6: parley.v1.ClientFrame.key_count:type_name -> parley.v1.KeyCountRequest
+	26, // 7: parley.v1.ClientFrame.device_list:type_name -> parley.v1.DeviceListRequest
+	36, // 8: parley.v1.ClientFrame.upload_slot:type_name -> parley.v1.UploadSlotRequest
+	42, // 9: parley.v1.ClientFrame.link_start:type_name -> parley.v1.LinkStart
+	44, // 10: parley.v1.ClientFrame.link_lookup:type_name -> parley.v1.LinkLookup
+	46, // 11: parley.v1.ClientFrame.link_approve:type_name -> parley.v1.LinkApprove
+	49, // 12: parley.v1.ClientFrame.remove_device:type_name -> parley.v1.RemoveDevice
+	53, // 13: parley.v1.ClientFrame.group_create:type_name -> parley.v1.GroupCreate
+	54, // 14: parley.v1.ClientFrame.group_update:type_name -> parley.v1.GroupUpdate
+	55, // 15: parley.v1.ClientFrame.group_get:type_name -> parley.v1.GroupGet
+	56, // 16: parley.v1.ClientFrame.group_list:type_name -> parley.v1.GroupListRequest
+	59, // 17: parley.v1.ClientFrame.group_send:type_name -> parley.v1.GroupSend
+	61, // 18: parley.v1.ClientFrame.presence_subscribe:type_name -> parley.v1.PresenceSubscribe
+	63, // 19: parley.v1.ClientFrame.set_privacy:type_name -> parley.v1.SetPrivacy
+	8,  // 20: parley.v1.ServerFrame.error:type_name -> parley.v1.Error
+	10, // 21: parley.v1.ServerFrame.welcome:type_name -> parley.v1.Welcome
+	14, // 22: parley.v1.ServerFrame.registered:type_name -> parley.v1.Registered
+	19, // 23: parley.v1.ServerFrame.keys_uploaded:type_name -> parley.v1.KeysUploaded
+	25, // 24: parley.v1.ServerFrame.bundles:type_name -> parley.v1.Bundles
+	30, // 25: parley.v1.ServerFrame.send_ack:type_name -> parley.v1.SendAck
+	31, // 26: parley.v1.ServerFrame.deliver:type_name -> parley.v1.Deliver
+	12, // 27: parley.v1.ServerFrame.pong:type_name -> parley.v1.Pong
+	22, // 28: parley.v1.ServerFrame.prekeys_low:type_name -> parley.v1.PrekeysLow
+	21, // 29: parley.v1.ServerFrame.key_count:type_name -> parley.v1.KeyCount
+	35, // 30: parley.v1.ServerFrame.queue_drained:type_name -> parley.v1.QueueDrained
+	9,  // 31: parley.v1.ServerFrame.goodbye:type_name -> parley.v1.Goodbye
+	27, // 32: parley.v1.ServerFrame.device_list:type_name -> parley.v1.DeviceList
+	37, // 33: parley.v1.ServerFrame.upload_slot:type_name -> parley.v1.UploadSlot
+	43, // 34: parley.v1.ServerFrame.link_code:type_name -> parley.v1.LinkCode
+	45, // 35: parley.v1.ServerFrame.link_info:type_name -> parley.v1.LinkInfo
+	47, // 36: parley.v1.ServerFrame.link_approved:type_name -> parley.v1.LinkApproved
+	48, // 37: parley.v1.ServerFrame.linked:type_name -> parley.v1.Linked
+	50, // 38: parley.v1.ServerFrame.device_removed:type_name -> parley.v1.DeviceRemoved
+	52, // 39: parley.v1.ServerFrame.group_info:type_name -> parley.v1.GroupInfo
+	57, // 40: parley.v1.ServerFrame.group_list:type_name -> parley.v1.GroupList
+	62, // 41: parley.v1.ServerFrame.presence:type_name -> parley.v1.Presence
+	38, // 42: parley.v1.ServerFrame.ok:type_name -> parley.v1.Ok
+	0,  // 43: parley.v1.Error.code:type_name -> parley.v1.ErrorCode
+	27, // 44: parley.v1.Error.device_lists:type_name -> parley.v1.DeviceList
+	0,  // 45: parley.v1.Goodbye.code:type_name -> parley.v1.ErrorCode
+	18, // 46: parley.v1.Register.keys:type_name -> parley.v1.UploadKeys
+	15, // 47: parley.v1.UploadKeys.signed_pre_key:type_name -> parley.v1.SignedPreKey
+	16, // 48: parley.v1.UploadKeys.pre_keys:type_name -> parley.v1.PreKey
+	17, // 49: parley.v1.UploadKeys.kem_pre_keys:type_name -> parley.v1.KEMPreKey
+	17, // 50: parley.v1.UploadKeys.last_resort_kem_pre_key:type_name -> parley.v1.KEMPreKey
+	15, // 51: parley.v1.Bundle.signed_pre_key:type_name -> parley.v1.SignedPreKey
+	16, // 52: parley.v1.Bundle.pre_key:type_name -> parley.v1.PreKey
+	17, // 53: parley.v1.Bundle.kem_pre_key:type_name -> parley.v1.KEMPreKey
+	24, // 54: parley.v1.Bundles.bundles:type_name -> parley.v1.Bundle
+	41, // 55: parley.v1.DeviceList.signed:type_name -> parley.v1.SignedDeviceList
+	29, // 56: parley.v1.Send.ciphertexts:type_name -> parley.v1.OutgoingCiphertext
+	1,  // 57: parley.v1.OutgoingCiphertext.type:type_name -> parley.v1.EnvelopeType
+	32, // 58: parley.v1.Deliver.envelope:type_name -> parley.v1.Envelope
+	33, // 59: parley.v1.Deliver.receipt:type_name -> parley.v1.Receipt
+	58, // 60: parley.v1.Deliver.group_event:type_name -> parley.v1.GroupEvent
+	1,  // 61: parley.v1.Envelope.type:type_name -> parley.v1.EnvelopeType
+	2,  // 62: parley.v1.Receipt.type:type_name -> parley.v1.ReceiptType
+	40, // 63: parley.v1.DeviceListContent.devices:type_name -> parley.v1.DeviceEntry
+	41, // 64: parley.v1.LinkInfo.current:type_name -> parley.v1.SignedDeviceList
+	41, // 65: parley.v1.LinkApprove.device_list:type_name -> parley.v1.SignedDeviceList
+	41, // 66: parley.v1.Linked.device_list:type_name -> parley.v1.SignedDeviceList
+	41, // 67: parley.v1.RemoveDevice.device_list:type_name -> parley.v1.SignedDeviceList
+	3,  // 68: parley.v1.GroupMember.role:type_name -> parley.v1.GroupRole
+	51, // 69: parley.v1.GroupInfo.members:type_name -> parley.v1.GroupMember
+	27, // 70: parley.v1.GroupInfo.device_lists:type_name -> parley.v1.DeviceList
+	52, // 71: parley.v1.GroupList.groups:type_name -> parley.v1.GroupInfo
+	4,  // 72: parley.v1.GroupEvent.type:type_name -> parley.v1.GroupEventType
+	52, // 73: parley.v1.GroupEvent.info:type_name -> parley.v1.GroupInfo
+	60, // 74: parley.v1.GroupSend.devices:type_name -> parley.v1.DeviceRef
+	5,  // 75: parley.v1.SetPrivacy.last_seen:type_name -> parley.v1.LastSeenPrivacy
+	76, // [76:76] is the sub-list for method output_type
+	76, // [76:76] is the sub-list for method input_type
+	76, // [76:76] is the sub-list for extension type_name
+	76, // [76:76] is the sub-list for extension extendee
+	0,  // [0:76] is the sub-list for field type_name
 }
 
 func init() { file_parley_proto_init() }
@@ -2899,6 +5142,17 @@ func file_parley_proto_init() {
 		(*ClientFrame_KeyCount)(nil),
 		(*ClientFrame_DeviceList)(nil),
 		(*ClientFrame_UploadSlot)(nil),
+		(*ClientFrame_LinkStart)(nil),
+		(*ClientFrame_LinkLookup)(nil),
+		(*ClientFrame_LinkApprove)(nil),
+		(*ClientFrame_RemoveDevice)(nil),
+		(*ClientFrame_GroupCreate)(nil),
+		(*ClientFrame_GroupUpdate)(nil),
+		(*ClientFrame_GroupGet)(nil),
+		(*ClientFrame_GroupList)(nil),
+		(*ClientFrame_GroupSend)(nil),
+		(*ClientFrame_PresenceSubscribe)(nil),
+		(*ClientFrame_SetPrivacy)(nil),
 	}
 	file_parley_proto_msgTypes[1].OneofWrappers = []any{
 		(*ServerFrame_Error)(nil),
@@ -2915,18 +5169,28 @@ func file_parley_proto_init() {
 		(*ServerFrame_Goodbye)(nil),
 		(*ServerFrame_DeviceList)(nil),
 		(*ServerFrame_UploadSlot)(nil),
+		(*ServerFrame_LinkCode)(nil),
+		(*ServerFrame_LinkInfo)(nil),
+		(*ServerFrame_LinkApproved)(nil),
+		(*ServerFrame_Linked)(nil),
+		(*ServerFrame_DeviceRemoved)(nil),
+		(*ServerFrame_GroupInfo)(nil),
+		(*ServerFrame_GroupList)(nil),
+		(*ServerFrame_Presence)(nil),
+		(*ServerFrame_Ok)(nil),
 	}
 	file_parley_proto_msgTypes[25].OneofWrappers = []any{
 		(*Deliver_Envelope)(nil),
 		(*Deliver_Receipt)(nil),
+		(*Deliver_GroupEvent)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_parley_proto_rawDesc), len(file_parley_proto_rawDesc)),
-			NumEnums:      3,
-			NumMessages:   32,
+			NumEnums:      6,
+			NumMessages:   58,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
