@@ -125,12 +125,36 @@ func (c *Conn) ReadFrame() ([]byte, error) {
 	if c.rerr != nil {
 		return nil, c.rerr
 	}
-	if n, err := io.ReadFull(c.nc, c.hdr[:]); err != nil {
-		if n == 0 && errors.Is(err, os.ErrDeadlineExceeded) {
-			return nil, fmt.Errorf("transport: read frame: %w", err)
-		}
-		return nil, c.failRead(fmt.Errorf("transport: read frame header: %w", err))
+	// An idle connection parks inside readHeader. Keeping this function and
+	// readHeader free of error formatting keeps their stack frames small, so
+	// a parked reader fits in the 2 KiB minimum goroutine stack (the node
+	// holds one per idle connection; see docs/benchmarks.md).
+	n, err := c.readHeader()
+	if err != nil {
+		return nil, c.headerError(n, err)
 	}
+	return c.readBody()
+}
+
+// readHeader blocks until the next record's length header has arrived.
+//
+//go:noinline
+func (c *Conn) readHeader() (int, error) {
+	return io.ReadFull(c.nc, c.hdr[:])
+}
+
+//go:noinline
+func (c *Conn) headerError(n int, err error) error {
+	if n == 0 && errors.Is(err, os.ErrDeadlineExceeded) {
+		return fmt.Errorf("transport: read frame: %w", err)
+	}
+	return c.failRead(fmt.Errorf("transport: read frame header: %w", err))
+}
+
+// readBody reads and opens the record whose header is in c.hdr.
+//
+//go:noinline
+func (c *Conn) readBody() ([]byte, error) {
 	n := getHeader(c.hdr[:])
 	if n > maxCiphertext {
 		return nil, c.failRead(fmt.Errorf("%w: header announces %d bytes of plaintext, limit %d", ErrFrameTooLarge, n-tagSize, protocol.MaxFrameSize))
