@@ -11,6 +11,7 @@ import (
 	"github.com/parley-im/parley/client/internal/localpb"
 	"github.com/parley-im/parley/client/storage"
 	"github.com/parley-im/parley/e2e"
+	"github.com/parley-im/parley/protocol/pb"
 	"github.com/parley-im/parley/transport"
 )
 
@@ -45,6 +46,11 @@ type Client struct {
 	// committed and before it is acknowledged; returning an error drops
 	// the connection without the ack (a simulated crash).
 	testHookBeforeAck atomic.Pointer[func() error]
+	// testHookGroupSend, when set, sees every GroupSend before it leaves
+	// (tests capture sender-key ciphertexts with it).
+	testHookGroupSend atomic.Pointer[func(*pb.GroupSend)]
+
+	push pushQueue // presence notices on their way to Events (presence.go)
 }
 
 // New opens a device on cfg.Storage. An unregistered device is fine: call

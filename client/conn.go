@@ -101,6 +101,10 @@ func (c *Client) dial(ctx context.Context) (*conn, error) {
 		tc.Close()
 		return nil, protocol.FromProto(e)
 	}
+	if g := f.GetGoodbye(); g != nil { // e.g. DISABLED: a removed device
+		tc.Close()
+		return nil, &protocol.Error{Code: g.GetCode(), Reason: g.GetReason(), RetryAfterMS: g.GetRetryAfterMs()}
+	}
 	w := f.GetWelcome()
 	if w == nil {
 		tc.Close()
@@ -153,6 +157,10 @@ func (cn *conn) readLoop() {
 			case cn.inbound <- f:
 			case <-cn.closed:
 				return
+			}
+		case *pb.ServerFrame_Presence:
+			if p, ok := presenceFromProto(b.Presence); ok {
+				cn.c.pushEvent(p)
 			}
 		case *pb.ServerFrame_PrekeysLow:
 			cn.c.refillPreKeysAsync(cn)

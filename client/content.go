@@ -73,6 +73,12 @@ func decodeContent(b []byte) (*pb.Content, error) {
 			return nil, err
 		}
 	}
+	if g := c.GetSyncGroupId(); len(g) != 0 && len(g) != GroupIDSize {
+		return nil, fmt.Errorf("content sync_group_id of %d bytes", len(g))
+	}
+	if m := c.GetSyncMessageId(); len(m) != 0 && len(m) != protocol.MessageIDSize {
+		return nil, fmt.Errorf("content sync_message_id of %d bytes", len(m))
+	}
 	if s := c.GetSyncTo(); s != "" {
 		if err := protocol.ValidateHandle(s); err != nil {
 			return nil, fmt.Errorf("content sync_to: %w", err)

@@ -73,19 +73,44 @@ func cleanDeviceIDs(ids []uint32) ([]uint32, error) {
 
 // saveDeviceLists stores lists from the node and drops the sessions of
 // devices that left, so a reused device id starts a fresh session.
+// Every non-empty list must verify (devicelist.go) before it is used.
 func (c *Client) saveDeviceLists(ctx context.Context, lists []*pb.DeviceList) error {
 	c.cryptoMu.Lock()
-	defer c.cryptoMu.Unlock()
 	t := newTxn(c.st)
+	changed, err := c.saveDeviceListsLocked(ctx, t, lists)
+	if err == nil {
+		err = t.commit(ctx, c.st)
+	}
+	c.cryptoMu.Unlock()
+	if err != nil {
+		return err
+	}
+	for _, u := range changed {
+		c.emit(IdentityChanged{User: u, Device: primaryDevice})
+	}
+	return nil
+}
+
+// saveDeviceListsLocked buffers verified lists in t and returns the users
+// whose primary identity changed. Caller holds cryptoMu.
+func (c *Client) saveDeviceListsLocked(ctx context.Context, t *txn, lists []*pb.DeviceList) ([]string, error) {
+	var changed []string
 	for _, dl := range lists {
 		if err := protocol.ValidateHandle(dl.GetUser()); err != nil {
-			return fmt.Errorf("device list: %w", err)
+			return nil, fmt.Errorf("device list: %w", err)
 		}
-		ids, err := cleanDeviceIDs(dl.GetDeviceIds())
-		if err != nil {
-			return fmt.Errorf("device list of %s: %w", dl.GetUser(), err)
+		var ids []uint32
+		if len(dl.GetDeviceIds()) > 0 || dl.GetSigned() != nil {
+			var ch bool
+			var err error
+			if ids, ch, err = c.verifyDeviceListLocked(ctx, t, dl); err != nil {
+				return nil, err
+			}
+			if ch {
+				changed = append(changed, dl.GetUser())
+			}
 		}
-		err = c.st.Scan(ctx, prefixSessions(dl.GetUser()), false, func(k, _ []byte) error {
+		err := c.st.Scan(ctx, prefixSessions(dl.GetUser()), false, func(k, _ []byte) error {
 			var dev uint32
 			if _, err := fmt.Sscanf(string(k[len(prefixSessions(dl.GetUser())):]), "%d", &dev); err == nil && !slices.Contains(ids, dev) {
 				t.Delete(k)
@@ -93,11 +118,11 @@ func (c *Client) saveDeviceLists(ctx context.Context, lists []*pb.DeviceList) er
 			return nil
 		})
 		if err != nil {
-			return fmt.Errorf("device list of %s: %w", dl.GetUser(), err)
+			return nil, fmt.Errorf("device list of %s: %w", dl.GetUser(), err)
 		}
 		t.Set(keyDevices(dl.GetUser()), mustMarshal(&localpb.Devices{DeviceIds: ids, UpdatedMs: c.cfg.Now().UnixMilli()}))
 	}
-	return t.commit(ctx, c.st)
+	return changed, nil
 }
 
 // fetchMissingBundles fetches bundles for the devices of user that have no
@@ -133,6 +158,9 @@ func (c *Client) fetchMissingBundles(ctx context.Context, cn *conn, user string,
 		eb, err := bundleFromProto(b)
 		if err != nil {
 			return nil, fmt.Errorf("bundle of %s.%d: %w", user, b.GetDeviceId(), err)
+		}
+		if err := c.checkBundleIdentity(ctx, user, eb); err != nil {
+			return nil, err
 		}
 		out = append(out, eb)
 	}

@@ -5,6 +5,13 @@
 // ticks (sent, delivered, read) and keeps the conversation history on the
 // device, which is the source of truth.
 //
+// It also runs groups (Sender Keys distributed pairwise, one ciphertext
+// per group send fanned out by the node, rotation on removal; group.go,
+// group_send.go, group_recv.go), linked companion devices and the
+// account's signed device list, which it verifies before encrypting to
+// any device (link.go, devicelist.go), and presence and typing
+// (presence.go).
+//
 // The core builds for GOOS=js/wasm: it reaches the outside world only
 // through two interfaces, Storage (an ordered key-value store with atomic
 // batches; see package storage and its memkv and pebblekv implementations)

@@ -43,6 +43,27 @@ var (
 	ErrAttachmentGone = errors.New("attachment no longer on the node (expired)")
 	// ErrNoAttachment: the message carries no attachment.
 	ErrNoAttachment = errors.New("message has no attachment")
+	// ErrDeviceListUnsigned: the node gave a device list that the user's
+	// primary device has not signed; nothing is encrypted to it.
+	ErrDeviceListUnsigned = errors.New("device list is not signed by the account's primary device")
+	// ErrDeviceListSignature: a device list's signature does not verify, or
+	// its content contradicts what the node says (tampering); refused.
+	ErrDeviceListSignature = errors.New("device list signature is invalid (tampered list?)")
+	// ErrDeviceListRollback: a device list older than one already verified
+	// (a replay of a list from before a device was removed); refused.
+	ErrDeviceListRollback = errors.New("device list is older than one already seen (rollback)")
+	// ErrNotPrimary: only the primary device (device 1) may change the
+	// account's device list (approve a link, remove a device).
+	ErrNotPrimary = errors.New("only the primary device (device 1) can do this")
+	// ErrLinkTimeout: the link code was not approved in time.
+	ErrLinkTimeout = errors.New("the link code was not approved in time")
+	// ErrNoSuchGroup: no group of that name or id is known on this device.
+	ErrNoSuchGroup = errors.New("no such group on this device")
+	// ErrGroupNameTaken: another local group already has this name (the
+	// CLI resolves groups by name, so names are unique per device).
+	ErrGroupNameTaken = errors.New("a group with this name already exists on this device")
+	// ErrNotMember: this user is no longer a member of the group.
+	ErrNotMember = errors.New("you are not a member of this group")
 	// ErrNotFound is storage.ErrNotFound, re-exported for callers of the
 	// SDK that implement Storage.
 	ErrNotFound = storage.ErrNotFound

@@ -79,11 +79,13 @@ type Message struct {
 	From          string
 	FromDevice    uint32
 	Text          string
-	SentAt        time.Time   // sender's clock
-	ReceivedAt    time.Time   // this device's clock
-	Outgoing      bool        // a copy of our own message sent from another device
-	Undecryptable bool        // the ciphertext could not be decrypted; Text is empty
-	Attachment    *Attachment // a file (Text is its caption); fetch it with DownloadAttachment
+	SentAt        time.Time       // sender's clock
+	ReceivedAt    time.Time       // this device's clock
+	Outgoing      bool            // a copy of our own message sent from another device
+	Undecryptable bool            // the ciphertext could not be decrypted; Text is empty
+	Attachment    *Attachment     // a file (Text is its caption); fetch it with DownloadAttachment
+	Group         *GroupRef       // set for group messages (Peer is then the sender)
+	Event         *GroupEventInfo // set for a group's system line (no Text)
 
 	inboxKey []byte // where the message waits in the inbox, for MarkShown
 }

@@ -27,7 +27,7 @@ import (
 // upstream or cutDown bytes downstream: a dropped connection mid-transfer.
 type proxy struct {
 	ln             net.Listener
-	target         string
+	target         atomic.Pointer[string] // set once the node runs; connections before are refused
 	up             atomic.Int64
 	cutUp, cutDown atomic.Int64 // 0: never; reset to 0 once used
 	cuts           atomic.Int64
@@ -53,7 +53,12 @@ func startProxy(t testing.TB) *proxy {
 }
 
 func (p *proxy) serve(c net.Conn) {
-	s, err := net.Dial("tcp", p.target)
+	target := p.target.Load()
+	if target == nil {
+		c.Close()
+		return
+	}
+	s, err := net.Dial("tcp", *target)
 	if err != nil {
 		c.Close()
 		return
@@ -93,7 +98,8 @@ func mediaNode(t testing.TB, cfg server.Config) (*servertest.Node, *proxy) {
 	p := startProxy(t)
 	cfg.PublicURL = "http://" + p.ln.Addr().String()
 	n := servertest.Start(t, cfg)
-	p.target = n.HTTPAddr().String()
+	target := n.HTTPAddr().String()
+	p.target.Store(&target)
 	return n, p
 }
 

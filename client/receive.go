@@ -71,7 +71,9 @@ func (c *Client) processBatch(cn *conn, batch []*pb.ServerFrame) error {
 			continue
 		}
 		d := f.GetDeliver()
-		seqs = append(seqs, d.GetSeq())
+		if d.GetSeq() != 0 { // 0: ephemeral (typing), never stored, never acknowledged
+			seqs = append(seqs, d.GetSeq())
+		}
 		switch e := d.GetEntry().(type) {
 		case *pb.Deliver_Envelope:
 			evs, sts, err := c.handleEnvelopeLocked(ctx, t, a, identity, e.Envelope)
@@ -81,12 +83,29 @@ func (c *Client) processBatch(cn *conn, batch []*pb.ServerFrame) error {
 			}
 			events = append(events, evs...)
 			statuses = append(statuses, sts...)
+		case *pb.Deliver_GroupEvent:
+			evs, err := c.handleGroupEventLocked(ctx, t, a, e.GroupEvent) // group_recv.go
+			if err != nil {
+				c.cryptoMu.Unlock()
+				return err
+			}
+			events = append(events, evs...)
 		case *pb.Deliver_Receipt:
 			r := e.Receipt
-			if r.GetType() != pb.ReceiptType_DELIVERED || r.GetFrom() == a.User || len(r.GetMessageIds()) > 4*maxReceiptIDs {
+			if r.GetType() != pb.ReceiptType_DELIVERED || len(r.GetMessageIds()) > 4*maxReceiptIDs {
 				continue
 			}
-			sts, err := c.applyStatusLocked(ctx, t, a.User, parseIDs(r.GetMessageIds()), StatusDelivered, r.GetServerTimeMs(), r.GetFrom())
+			// Group messages count every member device, own ones included.
+			ids, sts, err := c.groupDeliveredLocked(ctx, t, a.User, r)
+			if err != nil {
+				c.cryptoMu.Unlock()
+				return err
+			}
+			statuses = append(statuses, sts...)
+			if r.GetFrom() == a.User || len(ids) == 0 {
+				continue
+			}
+			sts, err = c.applyStatusLocked(ctx, t, a.User, ids, StatusDelivered, r.GetServerTimeMs(), r.GetFrom())
 			if err != nil {
 				c.cryptoMu.Unlock()
 				return err
@@ -154,6 +173,10 @@ func (c *Client) handleEnvelopeLocked(ctx context.Context, t *txn, a *localpb.Ac
 			c.log.Debug("dropping duplicate", "from", from, "id", id)
 		}
 		return nil, nil, err
+	}
+	if env.GetType() == pb.EnvelopeType_SENDER_KEY {
+		evs, err := c.handleGroupEnvelopeLocked(ctx, t, a, identity, env, seenKey) // group_recv.go
+		return evs, nil, err
 	}
 	now := c.cfg.Now().UnixMilli()
 	fail := func(cause error) ([]Event, []StatusChange, error) {
@@ -228,9 +251,32 @@ func (c *Client) handleEnvelopeLocked(ctx context.Context, t *txn, a *localpb.Ac
 		return append(events, c.storeItemLocked(t, h, seenKey)), nil, nil
 	case *pb.Content_Attachment:
 		return c.handleAttachmentLocked(t, a, env, content, seenKey, events) // media.go
+	case *pb.Content_SenderKeyDistribution:
+		t.Set(seenKey, seenMarker)
+		c.handleSenderKeyLocked(ctx, t, newE2EStore(t, identity, a.RegistrationId), from, dev, body.SenderKeyDistribution)
+		return events, nil, nil
+	case *pb.Content_Typing:
+		if from != a.User {
+			events = append(events, Typing{User: from, Device: dev, Composing: body.Typing.GetComposing(), At: msTime(env.GetServerTimeMs())})
+		}
+		if !env.GetEphemeral() {
+			t.Set(seenKey, seenMarker)
+		}
+		return events, nil, nil
 	case *pb.Content_ReadReceipt:
 		t.Set(seenKey, seenMarker)
 		ids := parseIDs(body.ReadReceipt.GetMessageIds())
+		if from != a.User {
+			// Group messages are read when every member has read them.
+			var gsts []StatusChange
+			var err error
+			ids, gsts, err = c.groupReadLocked(ctx, t, a.User, from, ids, env.GetServerTimeMs())
+			if err != nil || len(ids) == 0 {
+				return events, gsts, err
+			}
+			sts, err := c.applyStatusLocked(ctx, t, a.User, ids, StatusRead, env.GetServerTimeMs(), from)
+			return events, append(gsts, sts...), err
+		}
 		if from == a.User {
 			if content.GetSyncTo() != "" {
 				return events, nil, c.markReadLocked(ctx, t, content.GetSyncTo(), ids)

@@ -116,28 +116,34 @@ type HistoryItem struct {
 	Read          bool // incoming: marked read by this user
 	Undecryptable bool
 	Error         string
-	Attachment    *Attachment // a file sent or received (Text is its caption)
+	Attachment    *Attachment     // a file sent or received (Text is its caption)
+	Group         *GroupRef       // group conversation
+	Event         *GroupEventInfo // a group's system line
 }
 
 func historyFromRecord(h *localpb.HistoryItem) HistoryItem {
 	var id MessageID
 	copy(id[:], h.MessageId)
-	return HistoryItem{
+	out := HistoryItem{
 		ID: id, Peer: h.Peer, Outgoing: h.Outgoing, From: h.From, FromDevice: h.FromDevice,
 		Text: h.Text, SentAt: msTime(h.SentAtMs), ReceivedAt: msTime(h.ReceivedAtMs),
 		Status: Status(h.Status), StatusAt: msTime(h.StatusAtMs), Read: h.Read,
 		Undecryptable: h.Undecryptable, Error: h.Error, Attachment: attachmentFromRecord(h),
 	}
+	out.Group, out.Event = groupFields(h)
+	return out
 }
 
 func messageFromRecord(h *localpb.HistoryItem) Message {
 	var id MessageID
 	copy(id[:], h.MessageId)
-	return Message{
+	m := Message{
 		ID: id, Peer: h.Peer, From: h.From, FromDevice: h.FromDevice, Text: h.Text,
 		SentAt: msTime(h.SentAtMs), ReceivedAt: msTime(h.ReceivedAtMs),
 		Outgoing: h.Outgoing, Undecryptable: h.Undecryptable, Attachment: attachmentFromRecord(h),
 	}
+	m.Group, m.Event = groupFields(h)
+	return m
 }
 
 func msTime(ms int64) time.Time {

@@ -61,7 +61,12 @@ func (c *Client) Register(ctx context.Context, handle, inviteCode string) error 
 	} else {
 		cn.c.wg.Add(1)
 		go func() { defer cn.c.wg.Done(); cn.readLoop() }()
-		reg := &pb.Register{Handle: handle, InviteCode: inviteCode, RegistrationId: keys.regID, Keys: keys.first}
+		first, err := c.firstDeviceList(handle) // devicelist.go
+		if err != nil {
+			cn.tc.Close()
+			return err
+		}
+		reg := &pb.Register{Handle: handle, InviteCode: inviteCode, RegistrationId: keys.regID, Keys: keys.first, DeviceList: first}
 		r, err := cn.request(ctx, &pb.ClientFrame{Body: &pb.ClientFrame_Register{Register: reg}})
 		cn.close(nil)
 		if err != nil {
@@ -75,6 +80,15 @@ func (c *Client) Register(ctx context.Context, handle, inviteCode string) error 
 	}
 	if err := c.markRegistered(ctx, user, device); err != nil {
 		return err
+	}
+	if device == primaryDevice {
+		first, err := c.firstDeviceList(user)
+		if err == nil {
+			err = c.storeOwnList(ctx, first)
+		}
+		if err != nil {
+			return err
+		}
 	}
 	if err := c.Connect(ctx); err != nil {
 		return fmt.Errorf("registered as %s.%d, but connecting failed: %w", user, device, err)

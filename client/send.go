@@ -8,6 +8,8 @@ import (
 	"slices"
 	"unicode/utf8"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/parley-im/parley/client/internal/localpb"
 	"github.com/parley-im/parley/e2e"
 	"github.com/parley-im/parley/protocol"
@@ -62,6 +64,17 @@ func (c *Client) newMessageID() (MessageID, error) {
 // the device. A STALE_DEVICES refusal updates the device lists and retries
 // once.
 func (c *Client) sendContent(ctx context.Context, to string, id MessageID, content *pb.Content, item *localpb.HistoryItem, silent bool) error {
+	return c.sendContentOpts(ctx, to, id, content, item, sendOpts{silent: silent})
+}
+
+// sendOpts are the Send flags beyond the content.
+type sendOpts struct {
+	silent    bool
+	ephemeral bool   // typing: online devices only, answered with Ok
+	groupID   []byte // pairwise content that belongs to a group
+}
+
+func (c *Client) sendContentOpts(ctx context.Context, to string, id MessageID, content *pb.Content, item *localpb.HistoryItem, opts sendOpts) error {
 	cn, err := c.current()
 	if err != nil {
 		if item != nil {
@@ -152,7 +165,8 @@ func (c *Client) sendContent(ctx context.Context, to string, id MessageID, conte
 			return err
 		}
 
-		send := &pb.Send{MessageId: id[:], To: to, Silent: silent, ClientTimeMs: content.GetSentAtMs()}
+		send := &pb.Send{MessageId: id[:], To: to, Silent: opts.silent || opts.ephemeral, ClientTimeMs: content.GetSentAtMs(),
+			Ephemeral: opts.ephemeral, GroupId: opts.groupID}
 		for _, d := range peerDevs {
 			send.Ciphertexts = append(send.Ciphertexts, cts[protocol.Address{User: to, Device: d}])
 		}
@@ -175,6 +189,9 @@ func (c *Client) sendContent(ctx context.Context, to string, id MessageID, conte
 			}
 			return err
 		}
+		if opts.ephemeral && r.GetOk() != nil {
+			return nil
+		}
 		ack := r.GetSendAck()
 		if ack == nil || string(ack.GetMessageId()) != string(id[:]) {
 			return fmt.Errorf("send: unexpected reply %T", r.GetBody())
@@ -189,7 +206,8 @@ func (c *Client) sendContent(ctx context.Context, to string, id MessageID, conte
 }
 
 func cloneContent(c *pb.Content) *pb.Content {
-	out := &pb.Content{Body: c.Body, SentAtMs: c.SentAtMs}
+	out := proto.Clone(c).(*pb.Content)
+	out.Padding = nil
 	return out
 }
 

@@ -143,7 +143,10 @@ func (c *Client) MarkRead(ctx context.Context, from string, ids ...MessageID) er
 	if err := protocol.ValidateHandle(from); err != nil {
 		return err
 	}
-	var unread []MessageID
+	// Group messages get receipts naming their group (group_recv.go
+	// counts them per member), so ids are sent per conversation.
+	byGroup := map[string][]MessageID{}
+	var order []string
 	for _, id := range ids {
 		h, err := c.itemByID(ctx, from, id)
 		if errors.Is(err, ErrUnknownMessage) {
@@ -152,9 +155,25 @@ func (c *Client) MarkRead(ctx context.Context, from string, ids ...MessageID) er
 		if err != nil {
 			return err
 		}
-		if !h.Outgoing && !h.Read && !h.Undecryptable {
-			unread = append(unread, id)
+		if !h.Outgoing && !h.Read && !h.Undecryptable && len(h.GroupEvent) == 0 {
+			g := string(h.GroupId)
+			if _, ok := byGroup[g]; !ok {
+				order = append(order, g)
+			}
+			byGroup[g] = append(byGroup[g], id)
 		}
+	}
+	for _, g := range order {
+		if err := c.sendReadReceipts(ctx, from, []byte(g), byGroup[g]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (c *Client) sendReadReceipts(ctx context.Context, from string, groupID []byte, unread []MessageID) error {
+	if len(groupID) == 0 {
+		groupID = nil
 	}
 	for len(unread) > 0 {
 		n := min(len(unread), maxReceiptIDs)
@@ -169,8 +188,14 @@ func (c *Client) MarkRead(ctx context.Context, from string, ids ...MessageID) er
 		if err != nil {
 			return err
 		}
-		content := &pb.Content{Body: &pb.Content_ReadReceipt{ReadReceipt: rr}, SentAtMs: now}
-		if err := c.sendContent(ctx, from, rid, content, nil, true); err != nil {
+		content := &pb.Content{Body: &pb.Content_ReadReceipt{ReadReceipt: rr}, SentAtMs: now, SyncGroupId: groupID}
+		err = c.sendContentOpts(ctx, from, rid, content, nil, sendOpts{silent: true, groupID: groupID})
+		if groupID != nil && errors.Is(err, ErrNoSuchUser) {
+			// The node files group receipts only between current members:
+			// a member removed since still tells the sender, unfiled.
+			err = c.sendContentOpts(ctx, from, rid, content, nil, sendOpts{silent: true})
+		}
+		if err != nil {
 			return fmt.Errorf("read receipt to %s: %w", from, err)
 		}
 		c.cryptoMu.Lock()

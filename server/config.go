@@ -68,6 +68,41 @@ type Config struct {
 	// S3 stores media in an S3-compatible bucket when S3.Endpoint is set;
 	// otherwise media lives in DataDir/blobs.
 	S3 s3blob.Config
+	// Limits (limits.go). For each, 0 means the default and a negative
+	// value turns the limit off.
+	//
+	// MaxConnections caps open connections; one over the cap completes its
+	// handshake and is told Goodbye{SHUTTING_DOWN, retry_after}. Default 100000.
+	MaxConnections int
+	// SendRate is the Send and GroupSend frames one device may make per
+	// minute, with bursts of SendBurst. Defaults 3000 (50 a second) and 500.
+	SendRate, SendBurst int
+	// RegisterRate is the registrations one client IP may make per minute
+	// (also the burst). Default 10.
+	RegisterRate int
+	// MaxFanout is the most target devices of one Send or GroupSend.
+	// Default 1000.
+	MaxFanout int
+	// MaxQueue is the most entries waiting for one device; a Send to a
+	// device at the cap is refused with QUEUE_FULL (what is queued is
+	// kept). Default 10000.
+	MaxQueue int
+	// PushURL is the push gateway's webhook; empty disables push (push.go).
+	PushURL string
+	// PushSecret keys the HMAC-SHA256 signature of every webhook call.
+	// Required with PushURL.
+	PushSecret string
+	// PushWindow is how long push notices gather into one batch. Default 500 ms.
+	PushWindow time.Duration
+	// Multi-device, groups and typing (social.go). 0 means the default.
+	//
+	// MaxCompanions bounds an account's linked devices besides its
+	// primary. Default 4.
+	MaxCompanions int
+	// MaxGroupSize bounds a group's members, creator included. Default 1024.
+	MaxGroupSize int
+	// LinkCodeTTL is how long a link code waits for approval. Default 10 min.
+	LinkCodeTTL time.Duration
 	// Logger receives the node's logs. Default: discard.
 	Logger *slog.Logger
 	// Now is the node's clock (timestamps, queue expiry, rate limits).
@@ -119,6 +154,12 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if err := c.limitDefaults(); err != nil { // limits.go
+		return c, err
+	}
+	if err := c.socialDefaults(); err != nil { // social.go
+		return c, err
 	}
 	if c.Now == nil {
 		c.Now = time.Now

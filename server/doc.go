@@ -12,6 +12,10 @@
 //	keys/            prekey upload, bundle fetch + rate limit, low-stock notices
 //	admin/           admin HTTP API (invites, stats) on its own listener
 //	expiry.go        supervised service deleting expired queue entries
+//	ops.go           metrics, limits (Env.Wrap), frame counting, queue gauges
+//	opsstore.go      store wrapper: queue figures and push notices on writes
+//	operator.go      admin account/device/backup operations on the live node
+//	metrics/ push/ limits/  Prometheus registry, push webhook, token buckets
 //	servertest/      in-process node and raw frame client for tests and bench
 //
 // This package owns the wiring, the listeners, the node's key file and admin

@@ -105,12 +105,17 @@ func (n *Node) httpHandler() http.Handler {
 		case <-n.stopCtx.Done():
 			http.Error(w, "shutting down", http.StatusServiceUnavailable)
 		case <-n.ready:
+			if err := n.storeReady(r.Context()); err != nil { // httpops.go
+				http.Error(w, "store unavailable", http.StatusServiceUnavailable)
+				return
+			}
 			w.Write([]byte("ready\n"))
 		default:
 			http.Error(w, "starting", http.StatusServiceUnavailable)
 		}
 	})
 	mux.HandleFunc("GET /ws", n.serveWS)
-	mux.Handle("/media/v1/", n.media.Handler())
+	mux.Handle("/media/v1/", n.ops.countMedia(n.media.Handler())) // httpops.go
+	mux.Handle("GET /metrics", n.ops.m.Handler())
 	return mux
 }

@@ -39,6 +39,7 @@ type Node struct {
 	keys   *keys.Service
 	env    *session.Env
 	media  *media.Service
+	ops    *ops // metrics, limits, push (ops.go)
 
 	tcp, http, admin net.Listener
 	started          time.Time
@@ -133,8 +134,12 @@ func New(cfg Config) (*Node, error) {
 			}
 		},
 	})
+	if n.ops, err = newOps(n, st); err != nil {
+		return fail(err)
+	}
+	n.store = &observedStore{Store: st, o: n.ops} // opsstore.go
 	n.env = &session.Env{
-		Store:          st,
+		Store:          n.store,
 		Router:         n.router,
 		Keys:           n.keys,
 		Logger:         cfg.Logger.With("component", "session"),
@@ -146,7 +151,8 @@ func New(cfg Config) (*Node, error) {
 		WriteTimeout:   cfg.WriteTimeout,
 		DeliveryWindow: cfg.DeliveryWindow,
 		Media:          n.media,
-		Wrap:           n.wrapHandler,
+		Social:         newSocial(cfg), // social.go
+		Wrap:           n.ops.wrap,
 		OnPanic:        func() { n.stats.panics.Add(1) },
 		OnAuth:         func() { n.stats.sessions.Add(1) },
 		OnClose:        func() { n.stats.sessions.Add(-1) },
@@ -198,9 +204,11 @@ func (n *Node) Run(ctx context.Context) error {
 	sup.Add(&httpService{name: "http", ln: n.http, handler: n.httpHandler()})
 	sup.Add(&httpService{name: "admin", ln: n.admin, handler: admin.Handler(admin.Config{
 		Token: n.token, Invites: n.store, Stats: n.Stats, Logger: n.cfg.Logger.With("component", "admin"), Now: n.cfg.Now,
+		Operator: operator{n}, // operator.go
 	})})
 	sup.Add(&expiryService{n: n})
 	sup.Add(n.media.GC())
+	n.ops.services(sup) // ops.go
 
 	supCtx, stopSup := context.WithCancel(context.Background())
 	done := sup.ServeBackground(supCtx)
@@ -297,7 +305,11 @@ func (n *Node) serveConn(nc net.Conn) {
 		return
 	}
 	n.stats.handshakes.Add(1)
-	s := session.New(n.env, c)
+	s := session.New(n.env, n.ops.conn(c))
+	if n.ops.overCapacity() {
+		s.Kick(pb.ErrorCode_SHUTTING_DOWN, "node at connection capacity; reconnect later", 5000)
+		return
+	}
 	n.liveMu.Lock()
 	select {
 	case <-n.stopCtx.Done():
@@ -308,6 +320,7 @@ func (n *Node) serveConn(nc net.Conn) {
 	}
 	n.live[s] = struct{}{}
 	n.liveMu.Unlock()
+	n.ops.track(s, nc.RemoteAddr())
 	_, resumable := nc.(*net.TCPConn)
 	var wait chan struct{}
 	if !resumable {
@@ -318,6 +331,7 @@ func (n *Node) serveConn(nc net.Conn) {
 		n.liveMu.Lock()
 		delete(n.live, s)
 		n.liveMu.Unlock()
+		n.ops.untrack(s)
 		n.stats.connections.Add(-1)
 		n.conns.Done()
 		if wait != nil {

@@ -182,5 +182,10 @@ type Store interface {
 	Keys
 	Queues
 	Invites
+	DeviceLists // devices.go
+	Groups      // groups.go
+	Presence    // devices.go
+	Admin       // admin.go
+	PushTokens  // admin.go
 	Close() error
 }

@@ -1,11 +1,11 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/parley-im/parley/client"
 	"github.com/parley-im/parley/protocol"
@@ -15,10 +15,14 @@ import (
 const chatHistory = 20
 
 func runChat(ctx context.Context, g *globalFlags, args []string) error {
-	fs := newFlagSet("chat", "chat USER")
+	fs := newFlagSet("chat", "chat USER | chat --group NAME")
+	group := fs.String("group", "", "chat in this group (cli_group.go)")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
+	}
+	if *group != "" && len(pos) == 0 {
+		return runGroupChat(ctx, g, *group)
 	}
 	if len(pos) != 1 {
 		fs.Usage()
@@ -54,20 +58,18 @@ func runChat(ctx context.Context, g *globalFlags, args []string) error {
 		fmt.Fprintf(os.Stderr, "read receipts: %v\n", err)
 	}
 
-	// Lines typed by the user; the reader goroutine ends with stdin.
-	lines := make(chan string)
-	go func() {
-		defer close(lines)
-		sc := bufio.NewScanner(os.Stdin)
-		sc.Buffer(make([]byte, 0, 4096), client.MaxTextSize+1)
-		for sc.Scan() {
-			select {
-			case lines <- sc.Text():
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
+	// Lines typed by the user, and keystrokes for typing notices
+	// (cli_tty.go); presence of the peer while the chat is open.
+	in := startInput(ctx)
+	defer in.close()
+	lines := in.lines
+	typing := &typingNotifier{d: d, peer: peer}
+	lastPresence := ""
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	if err := d.SubscribePresence(ctx, peer); err != nil {
+		fmt.Fprintf(os.Stderr, "presence: %v\n", err)
+	}
 	// What each of our message ids said, to show which message got a tick.
 	texts := map[client.MessageID]string{}
 	for _, it := range items {
@@ -79,10 +81,15 @@ func runChat(ctx context.Context, g *globalFlags, args []string) error {
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-in.keys:
+			typing.key(ctx)
+		case <-tick.C:
+			typing.tick(ctx)
 		case line, ok := <-lines:
 			if !ok {
 				return nil
 			}
+			typing.sent()
 			line = strings.TrimSpace(line)
 			switch {
 			case line == "":
@@ -130,13 +137,23 @@ func runChat(ctx context.Context, g *globalFlags, args []string) error {
 				if ev.Peer == peer && ev.Status > client.StatusSent {
 					fmt.Printf("  %s: %s\n", statusLabel(ev.Status, ansi), snippet(texts[ev.ID]))
 				}
+			case client.Presence:
+				if l := presenceLine(ev); ev.User == peer && l != lastPresence {
+					lastPresence = l
+					fmt.Printf("  (%s)\n", l)
+				}
+			case client.Typing:
+				if ev.User == peer && ev.Composing {
+					fmt.Printf("  %s is typing…\n", peer)
+				}
+			case client.Connected:
+				_ = d.SubscribePresence(ctx, peer) // subscriptions die with the connection
 			case client.IdentityChanged:
 				fmt.Printf("  ! the safety number with %s changed; compare it: parley safety %s\n", ev.User, ev.User)
 			case client.Disconnected:
 				if ev.Err != nil {
 					fmt.Printf("  (disconnected: %v; reconnecting…)\n", ev.Err)
 				}
-			case client.Connected:
 			}
 		}
 	}

@@ -26,6 +26,23 @@ type messageJSON struct {
 	ReceivedAt string          `json:"received_at"`
 	Error      string          `json:"error,omitempty"`
 	Attachment *attachmentJSON `json:"attachment,omitempty"`
+	Group      *groupJSON      `json:"group,omitempty"`
+	Event      *eventJSON      `json:"event,omitempty"` // a group's system line
+}
+
+// groupJSON names the group of a message in `recv --json`.
+type groupJSON struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+}
+
+// eventJSON is a group membership change in `recv --json`.
+type eventJSON struct {
+	Type    string   `json:"type"`
+	Actor   string   `json:"actor"`
+	Targets []string `json:"targets,omitempty"`
+	Name    string   `json:"name,omitempty"`
+	Text    string   `json:"text"`
 }
 
 // statusJSON is one status line of `recv --json`.
@@ -162,8 +179,14 @@ func (p *printer) message(ctx context.Context, m client.Message) error {
 			ID: m.ID.String(), From: m.From, FromDevice: m.FromDevice, Text: m.Text,
 			SentAt: jsonTime(m.SentAt), ReceivedAt: jsonTime(m.ReceivedAt), Attachment: att,
 		}
-		if m.Outgoing {
+		if m.Outgoing && m.Group == nil {
 			j.To = m.Peer
+		}
+		if m.Group != nil {
+			j.Group = &groupJSON{ID: m.Group.ID.String(), Name: m.Group.Name}
+		}
+		if e := m.Event; e != nil {
+			j.Event = &eventJSON{Type: e.Type, Actor: e.Actor, Targets: e.Targets, Name: e.Name, Text: e.String()}
 		}
 		if m.Undecryptable {
 			j.Error = "could not decrypt"
@@ -173,6 +196,8 @@ func (p *printer) message(ctx context.Context, m client.Message) error {
 		}
 	} else {
 		switch {
+		case m.Group != nil:
+			fmt.Println(groupLine(itemOf(m), p.ansi)) // cli_group.go
 		case m.Undecryptable:
 			fmt.Printf("[%s] %s: (could not decrypt this message)\n", fmtTime(m.ReceivedAt), m.From)
 		case m.Outgoing:
@@ -185,7 +210,7 @@ func (p *printer) message(ctx context.Context, m client.Message) error {
 	if err := p.d.MarkShown(ctx, m); err != nil {
 		return err
 	}
-	if p.read && !m.Outgoing && !m.Undecryptable {
+	if p.read && !m.Outgoing && !m.Undecryptable && m.Event == nil {
 		if err := p.d.MarkRead(ctx, m.From, m.ID); err != nil {
 			fmt.Fprintf(os.Stderr, "read receipt to %s: %v\n", m.From, err)
 		}

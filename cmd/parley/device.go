@@ -45,7 +45,8 @@ func runRegister(ctx context.Context, g *globalFlags, args []string) error {
 }
 
 func runSend(ctx context.Context, g *globalFlags, args []string) error {
-	fs := newFlagSet("send", "send USER TEXT | send USER --file PATH [--caption TEXT] [--wait sent|delivered|read] [--timeout D]")
+	fs := newFlagSet("send", "send USER TEXT | send --group NAME TEXT | send USER --file PATH [--caption TEXT] [--wait sent|delivered|read] [--timeout D]")
+	group := fs.String("group", "", "send TEXT to this group (cli_group.go)")
 	file := fs.String("file", "", "send this file (encrypted, uploaded to the node; cli_media.go)")
 	caption := fs.String("caption", "", "caption shown with --file")
 	wait := fs.String("wait", "sent", "return after this tick: sent (✓), delivered (✓✓) or read")
@@ -53,6 +54,9 @@ func runSend(ctx context.Context, g *globalFlags, args []string) error {
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
+	}
+	if *group != "" {
+		pos = append([]string{*group}, pos...) // the group takes the recipient's place
 	}
 	if len(pos) < 2 && (*file == "" || len(pos) != 1) {
 		fs.Usage()
@@ -72,12 +76,20 @@ func runSend(ctx context.Context, g *globalFlags, args []string) error {
 	if err := d.connect(ctx, g); err != nil {
 		return err
 	}
-	id, err := sendTextOrFile(ctx, d, to, text, *file, *caption)
+	var id client.MessageID
+	if *group != "" {
+		id, err = d.SendGroup(ctx, to, text)
+	} else {
+		id, err = sendTextOrFile(ctx, d, to, text, *file, *caption)
+	}
 	if err != nil {
 		return friendly(err, g)
 	}
 	ansi := colour()
 	fmt.Println(statusLabel(client.StatusSent, ansi))
+	if *group != "" {
+		fmt.Fprintf(os.Stderr, "message id %s (parley info %s)\n", id, id)
+	}
 	if want == client.StatusSent {
 		return nil
 	}

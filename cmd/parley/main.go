@@ -35,6 +35,11 @@ func commands() map[string]command {
 		"history":  {"show a conversation: parley history USER", runHistory},
 		"safety":   {"show the safety number with USER", runSafety},
 		"whoami":   {"show this device's account and keys", runWhoami},
+		"group":    {"group chats: parley group create NAME --members bob,carol (cli_group.go)", runGroup},
+		"device":   {"linked devices: parley device link|approve|list|remove", runDevice},
+		"info":     {"ticks of one of your messages, per member in groups: parley info MSGID", runInfo},
+		"privacy":  {"who sees your last seen: parley privacy last-seen everyone|contacts|nobody", runPrivacy},
+		"bench":    {"load generator: conns|msgs|offline|storm|group", runBench},
 	}
 }
 

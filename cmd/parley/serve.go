@@ -10,58 +10,25 @@ import (
 	"log/slog"
 	"os"
 	"strings"
-	"time"
 
 	"github.com/parley-im/parley/server"
 	"github.com/parley-im/parley/server/admin"
 )
 
-// runServe runs a node until SIGINT/SIGTERM. It prints the bound
+// runServe runs a node until SIGINT/SIGTERM, configured by flags > PARLEY_*
+// environment > the TOML file of --config (config.go). It prints the bound
 // addresses as "name: value" lines, then "ready", on stdout (logs go to
 // stderr), so scripts and end-to-end tests can parse them.
 func runServe(ctx context.Context, g *globalFlags, args []string) error {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	var cfg server.Config
-	fs.StringVar(&cfg.DataDir, "data", envOr("PARLEY_DATA", "./parley-data"), "data directory (env PARLEY_DATA)")
-	fs.StringVar(&cfg.Listen, "listen", envOr("PARLEY_LISTEN", "127.0.0.1:5222"), "Noise-over-TCP address (env PARLEY_LISTEN)")
-	fs.StringVar(&cfg.HTTP, "http", envOr("PARLEY_HTTP", "127.0.0.1:8080"), "HTTP address: /ws, /healthz, /readyz (env PARLEY_HTTP)")
-	fs.StringVar(&cfg.Admin, "admin", envOr("PARLEY_ADMIN", "127.0.0.1:8081"), "admin API address; keep private (env PARLEY_ADMIN)")
-	fs.StringVar(&cfg.Registration, "registration", envOr("PARLEY_REGISTRATION", "open"), "open or invite (env PARLEY_REGISTRATION)")
-	ttl := fs.String("queue-ttl", envOr("PARLEY_QUEUE_TTL", "720h"), "how long queued messages wait for offline devices (env PARLEY_QUEUE_TTL)")
-	fs.StringVar(&cfg.PublicURL, "public-url", os.Getenv("PARLEY_PUBLIC_URL"), "how devices reach the HTTP address, for media URLs (default http://HTTP; env PARLEY_PUBLIC_URL)")
-	mediaMax := fs.Int64("media-max-size", 100<<20, "largest media upload in bytes (ciphertext)")
-	mediaTTL := fs.Duration("media-ttl", 30*24*time.Hour, "delete media blobs older than this")
-	fs.StringVar(&cfg.S3.Endpoint, "s3-endpoint", os.Getenv("PARLEY_S3_ENDPOINT"), "store media in this S3-compatible service, HOST:PORT or URL (default: DATA/blobs; env PARLEY_S3_ENDPOINT)")
-	fs.StringVar(&cfg.S3.Bucket, "s3-bucket", os.Getenv("PARLEY_S3_BUCKET"), "S3 bucket (env PARLEY_S3_BUCKET)")
-	fs.StringVar(&cfg.S3.AccessKey, "s3-access-key", os.Getenv("PARLEY_S3_ACCESS_KEY"), "S3 access key (env PARLEY_S3_ACCESS_KEY)")
-	fs.StringVar(&cfg.S3.SecretKey, "s3-secret-key", "", "S3 secret key; prefer env PARLEY_S3_SECRET_KEY (flags show in ps)")
-	fs.StringVar(&cfg.S3.Region, "s3-region", envOr("PARLEY_S3_REGION", "us-east-1"), "S3 region (env PARLEY_S3_REGION)")
-	fs.StringVar(&cfg.S3.Prefix, "s3-prefix", os.Getenv("PARLEY_S3_PREFIX"), "object name prefix ending in / (env PARLEY_S3_PREFIX)")
-	s3Insecure := fs.Bool("s3-insecure", false, "talk plain HTTP to a HOST:PORT endpoint (loopback/testing only)")
-	level := fs.String("log-level", envOr("PARLEY_LOG_LEVEL", "info"), "debug, info, warn or error (env PARLEY_LOG_LEVEL)")
-	format := fs.String("log-format", envOr("PARLEY_LOG_FORMAT", "text"), "text or json (env PARLEY_LOG_FORMAT)")
-	if err := fs.Parse(args); err != nil {
+	sc, printOnly, err := loadServeConfig(args, os.Getenv, os.Stderr) // config.go
+	if err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	if printOnly {
+		return printConfig(os.Stdout, sc)
 	}
-	var err error
-	if cfg.QueueTTL, err = time.ParseDuration(*ttl); err != nil || cfg.QueueTTL <= 0 {
-		return fmt.Errorf("--queue-ttl %q: want a positive duration like 720h", *ttl)
-	}
-	if *mediaMax <= 0 || *mediaTTL <= 0 {
-		return fmt.Errorf("--media-max-size and --media-ttl must be positive")
-	}
-	cfg.MediaMaxSize, cfg.MediaTTL = *mediaMax, *mediaTTL
-	if cfg.S3.SecretKey == "" {
-		cfg.S3.SecretKey = os.Getenv("PARLEY_S3_SECRET_KEY")
-	}
-	cfg.S3.Secure, cfg.S3.PathStyle = !*s3Insecure, true
-	if cfg.S3.Endpoint != "" && cfg.S3.Bucket == "" {
-		return fmt.Errorf("--s3-endpoint needs --s3-bucket")
-	}
-	if cfg.Logger, err = newLogger(os.Stderr, *level, *format); err != nil {
+	cfg := sc.Config
+	if cfg.Logger, err = newLogger(os.Stderr, sc.LogLevel, sc.LogFormat); err != nil {
 		return err
 	}
 	n, err := server.New(cfg)
@@ -104,7 +71,9 @@ func runAdmin(ctx context.Context, g *globalFlags, args []string) error {
 	token := fs.String("token", os.Getenv("PARLEY_ADMIN_TOKEN"), "admin token instead of reading DATA/admin.token (env PARLEY_ADMIN_TOKEN)")
 	addr := fs.String("admin", os.Getenv("PARLEY_ADMIN"), "admin API HOST:PORT (default: DATA/admin.addr, else 127.0.0.1:8081; env PARLEY_ADMIN)")
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "usage: parley admin [flags] invite create [--expires D] | invite list | invite revoke CODE | stats\n")
+		fmt.Fprintf(fs.Output(), "usage: parley admin [flags] invite create [--expires D] | invite list | invite revoke CODE | stats\n"+
+			"       | accounts list [--limit N] [--after HANDLE] | accounts show HANDLE | accounts disable|enable|delete HANDLE\n"+
+			"       | devices remove HANDLE ID | backup DIR\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -159,6 +128,12 @@ func runAdmin(ctx context.Context, g *globalFlags, args []string) error {
 			return err
 		}
 		return nil
+	}
+	if handled, err := runAdminAccounts(ctx, c, rest, out); handled { // admin_accounts.go
+		if errors.Is(err, errUsage) {
+			fs.Usage()
+		}
+		return err
 	}
 	if len(rest) == 1 && rest[0] == "stats" {
 		s, err := c.Stats(ctx)

@@ -409,6 +409,7 @@ type ClientFrame struct {
 	//	*ClientFrame_GroupSend
 	//	*ClientFrame_PresenceSubscribe
 	//	*ClientFrame_SetPrivacy
+	//	*ClientFrame_SetPushToken
 	Body          isClientFrame_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -638,6 +639,15 @@ func (x *ClientFrame) GetSetPrivacy() *SetPrivacy {
 	return nil
 }
 
+func (x *ClientFrame) GetSetPushToken() *SetPushToken {
+	if x != nil {
+		if x, ok := x.Body.(*ClientFrame_SetPushToken); ok {
+			return x.SetPushToken
+		}
+	}
+	return nil
+}
+
 type isClientFrame_Body interface {
 	isClientFrame_Body()
 }
@@ -725,6 +735,11 @@ type ClientFrame_SetPrivacy struct {
 	SetPrivacy *SetPrivacy `protobuf:"bytes,61,opt,name=set_privacy,json=setPrivacy,proto3,oneof"`
 }
 
+type ClientFrame_SetPushToken struct {
+	// Operations (70-79)
+	SetPushToken *SetPushToken `protobuf:"bytes,70,opt,name=set_push_token,json=setPushToken,proto3,oneof"` // register (or clear) this device's push token → Ok
+}
+
 func (*ClientFrame_Register) isClientFrame_Body() {}
 
 func (*ClientFrame_UploadKeys) isClientFrame_Body() {}
@@ -764,6 +779,8 @@ func (*ClientFrame_GroupSend) isClientFrame_Body() {}
 func (*ClientFrame_PresenceSubscribe) isClientFrame_Body() {}
 
 func (*ClientFrame_SetPrivacy) isClientFrame_Body() {}
+
+func (*ClientFrame_SetPushToken) isClientFrame_Body() {}
 
 type ServerFrame struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1502,8 +1519,11 @@ type Register struct {
 	InviteCode     string                 `protobuf:"bytes,2,opt,name=invite_code,json=inviteCode,proto3" json:"invite_code,omitempty"`
 	RegistrationId uint32                 `protobuf:"varint,3,opt,name=registration_id,json=registrationId,proto3" json:"registration_id,omitempty"` // Signal registration id of this device
 	Keys           *UploadKeys            `protobuf:"bytes,4,opt,name=keys,proto3" json:"keys,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// The account's first signed device list (version 1, only device 1 with
+	// keys.identity_key), optional. Added 2025 (issue 4).
+	DeviceList    *SignedDeviceList `protobuf:"bytes,5,opt,name=device_list,json=deviceList,proto3" json:"device_list,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Register) Reset() {
@@ -1560,6 +1580,13 @@ func (x *Register) GetRegistrationId() uint32 {
 func (x *Register) GetKeys() *UploadKeys {
 	if x != nil {
 		return x.Keys
+	}
+	return nil
+}
+
+func (x *Register) GetDeviceList() *SignedDeviceList {
+	if x != nil {
+		return x.DeviceList
 	}
 	return nil
 }
@@ -1798,8 +1825,12 @@ type UploadKeys struct {
 	PreKeys             []*PreKey              `protobuf:"bytes,3,rep,name=pre_keys,json=preKeys,proto3" json:"pre_keys,omitempty"`            // one-time
 	KemPreKeys          []*KEMPreKey           `protobuf:"bytes,4,rep,name=kem_pre_keys,json=kemPreKeys,proto3" json:"kem_pre_keys,omitempty"` // one-time
 	LastResortKemPreKey *KEMPreKey             `protobuf:"bytes,5,opt,name=last_resort_kem_pre_key,json=lastResortKemPreKey,proto3" json:"last_resort_kem_pre_key,omitempty"`
-	unknownFields       protoimpl.UnknownFields
-	sizeCache           protoimpl.SizeCache
+	// Primary (device 1) only: a new signed device list naming exactly the
+	// current devices, with a version above the stored one (re-signing, or
+	// the first list of an account registered without one). Added (issue 4).
+	DeviceList    *SignedDeviceList `protobuf:"bytes,6,opt,name=device_list,json=deviceList,proto3" json:"device_list,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *UploadKeys) Reset() {
@@ -1863,6 +1894,13 @@ func (x *UploadKeys) GetKemPreKeys() []*KEMPreKey {
 func (x *UploadKeys) GetLastResortKemPreKey() *KEMPreKey {
 	if x != nil {
 		return x.LastResortKemPreKey
+	}
+	return nil
+}
+
+func (x *UploadKeys) GetDeviceList() *SignedDeviceList {
+	if x != nil {
+		return x.DeviceList
 	}
 	return nil
 }
@@ -3147,6 +3185,64 @@ func (*Ok) Descriptor() ([]byte, []int) {
 	return file_parley_proto_rawDescGZIP(), []int{32}
 }
 
+// SetPushToken gives the node what the operator's push gateway needs to
+// wake this device while it is offline. The node stores it as opaque bytes
+// and hands it, with the platform and a count of waiting entries (never
+// content or senders), to the gateway webhook. An empty token removes it.
+// Added in protocol version 1 (issue 7). Replies Ok; TOO_LARGE over 4096
+// bytes of token or 32 of platform.
+type SetPushToken struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Token         string                 `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
+	Platform      string                 `protobuf:"bytes,2,opt,name=platform,proto3" json:"platform,omitempty"` // e.g. "apns", "fcm", "unifiedpush"
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetPushToken) Reset() {
+	*x = SetPushToken{}
+	mi := &file_parley_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetPushToken) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetPushToken) ProtoMessage() {}
+
+func (x *SetPushToken) ProtoReflect() protoreflect.Message {
+	mi := &file_parley_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetPushToken.ProtoReflect.Descriptor instead.
+func (*SetPushToken) Descriptor() ([]byte, []int) {
+	return file_parley_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *SetPushToken) GetToken() string {
+	if x != nil {
+		return x.Token
+	}
+	return ""
+}
+
+func (x *SetPushToken) GetPlatform() string {
+	if x != nil {
+		return x.Platform
+	}
+	return ""
+}
+
 type DeviceListContent struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	User          string                 `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
@@ -3159,7 +3255,7 @@ type DeviceListContent struct {
 
 func (x *DeviceListContent) Reset() {
 	*x = DeviceListContent{}
-	mi := &file_parley_proto_msgTypes[33]
+	mi := &file_parley_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3171,7 +3267,7 @@ func (x *DeviceListContent) String() string {
 func (*DeviceListContent) ProtoMessage() {}
 
 func (x *DeviceListContent) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[33]
+	mi := &file_parley_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3184,7 +3280,7 @@ func (x *DeviceListContent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeviceListContent.ProtoReflect.Descriptor instead.
 func (*DeviceListContent) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{33}
+	return file_parley_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *DeviceListContent) GetUser() string {
@@ -3225,7 +3321,7 @@ type DeviceEntry struct {
 
 func (x *DeviceEntry) Reset() {
 	*x = DeviceEntry{}
-	mi := &file_parley_proto_msgTypes[34]
+	mi := &file_parley_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3237,7 +3333,7 @@ func (x *DeviceEntry) String() string {
 func (*DeviceEntry) ProtoMessage() {}
 
 func (x *DeviceEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[34]
+	mi := &file_parley_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3250,7 +3346,7 @@ func (x *DeviceEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeviceEntry.ProtoReflect.Descriptor instead.
 func (*DeviceEntry) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{34}
+	return file_parley_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *DeviceEntry) GetDeviceId() uint32 {
@@ -3277,7 +3373,7 @@ type SignedDeviceList struct {
 
 func (x *SignedDeviceList) Reset() {
 	*x = SignedDeviceList{}
-	mi := &file_parley_proto_msgTypes[35]
+	mi := &file_parley_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3289,7 +3385,7 @@ func (x *SignedDeviceList) String() string {
 func (*SignedDeviceList) ProtoMessage() {}
 
 func (x *SignedDeviceList) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[35]
+	mi := &file_parley_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3302,7 +3398,7 @@ func (x *SignedDeviceList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignedDeviceList.ProtoReflect.Descriptor instead.
 func (*SignedDeviceList) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{35}
+	return file_parley_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *SignedDeviceList) GetContent() []byte {
@@ -3332,7 +3428,7 @@ type LinkStart struct {
 
 func (x *LinkStart) Reset() {
 	*x = LinkStart{}
-	mi := &file_parley_proto_msgTypes[36]
+	mi := &file_parley_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3344,7 +3440,7 @@ func (x *LinkStart) String() string {
 func (*LinkStart) ProtoMessage() {}
 
 func (x *LinkStart) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[36]
+	mi := &file_parley_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3357,7 +3453,7 @@ func (x *LinkStart) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LinkStart.ProtoReflect.Descriptor instead.
 func (*LinkStart) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{36}
+	return file_parley_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *LinkStart) GetIdentityKey() []byte {
@@ -3391,7 +3487,7 @@ type LinkCode struct {
 
 func (x *LinkCode) Reset() {
 	*x = LinkCode{}
-	mi := &file_parley_proto_msgTypes[37]
+	mi := &file_parley_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3403,7 +3499,7 @@ func (x *LinkCode) String() string {
 func (*LinkCode) ProtoMessage() {}
 
 func (x *LinkCode) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[37]
+	mi := &file_parley_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3416,7 +3512,7 @@ func (x *LinkCode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LinkCode.ProtoReflect.Descriptor instead.
 func (*LinkCode) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{37}
+	return file_parley_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *LinkCode) GetCode() string {
@@ -3442,7 +3538,7 @@ type LinkLookup struct {
 
 func (x *LinkLookup) Reset() {
 	*x = LinkLookup{}
-	mi := &file_parley_proto_msgTypes[38]
+	mi := &file_parley_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3454,7 +3550,7 @@ func (x *LinkLookup) String() string {
 func (*LinkLookup) ProtoMessage() {}
 
 func (x *LinkLookup) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[38]
+	mi := &file_parley_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3467,7 +3563,7 @@ func (x *LinkLookup) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LinkLookup.ProtoReflect.Descriptor instead.
 func (*LinkLookup) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{38}
+	return file_parley_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *LinkLookup) GetCode() string {
@@ -3489,7 +3585,7 @@ type LinkInfo struct {
 
 func (x *LinkInfo) Reset() {
 	*x = LinkInfo{}
-	mi := &file_parley_proto_msgTypes[39]
+	mi := &file_parley_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3501,7 +3597,7 @@ func (x *LinkInfo) String() string {
 func (*LinkInfo) ProtoMessage() {}
 
 func (x *LinkInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[39]
+	mi := &file_parley_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3514,7 +3610,7 @@ func (x *LinkInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LinkInfo.ProtoReflect.Descriptor instead.
 func (*LinkInfo) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{39}
+	return file_parley_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *LinkInfo) GetDeviceId() uint32 {
@@ -3555,7 +3651,7 @@ type LinkApprove struct {
 
 func (x *LinkApprove) Reset() {
 	*x = LinkApprove{}
-	mi := &file_parley_proto_msgTypes[40]
+	mi := &file_parley_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3567,7 +3663,7 @@ func (x *LinkApprove) String() string {
 func (*LinkApprove) ProtoMessage() {}
 
 func (x *LinkApprove) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[40]
+	mi := &file_parley_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3580,7 +3676,7 @@ func (x *LinkApprove) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LinkApprove.ProtoReflect.Descriptor instead.
 func (*LinkApprove) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{40}
+	return file_parley_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *LinkApprove) GetCode() string {
@@ -3606,7 +3702,7 @@ type LinkApproved struct {
 
 func (x *LinkApproved) Reset() {
 	*x = LinkApproved{}
-	mi := &file_parley_proto_msgTypes[41]
+	mi := &file_parley_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3618,7 +3714,7 @@ func (x *LinkApproved) String() string {
 func (*LinkApproved) ProtoMessage() {}
 
 func (x *LinkApproved) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[41]
+	mi := &file_parley_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3631,7 +3727,7 @@ func (x *LinkApproved) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LinkApproved.ProtoReflect.Descriptor instead.
 func (*LinkApproved) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{41}
+	return file_parley_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *LinkApproved) GetDeviceId() uint32 {
@@ -3652,7 +3748,7 @@ type Linked struct {
 
 func (x *Linked) Reset() {
 	*x = Linked{}
-	mi := &file_parley_proto_msgTypes[42]
+	mi := &file_parley_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3664,7 +3760,7 @@ func (x *Linked) String() string {
 func (*Linked) ProtoMessage() {}
 
 func (x *Linked) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[42]
+	mi := &file_parley_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3677,7 +3773,7 @@ func (x *Linked) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Linked.ProtoReflect.Descriptor instead.
 func (*Linked) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{42}
+	return file_parley_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *Linked) GetUser() string {
@@ -3711,7 +3807,7 @@ type RemoveDevice struct {
 
 func (x *RemoveDevice) Reset() {
 	*x = RemoveDevice{}
-	mi := &file_parley_proto_msgTypes[43]
+	mi := &file_parley_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3723,7 +3819,7 @@ func (x *RemoveDevice) String() string {
 func (*RemoveDevice) ProtoMessage() {}
 
 func (x *RemoveDevice) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[43]
+	mi := &file_parley_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3736,7 +3832,7 @@ func (x *RemoveDevice) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveDevice.ProtoReflect.Descriptor instead.
 func (*RemoveDevice) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{43}
+	return file_parley_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *RemoveDevice) GetDeviceId() uint32 {
@@ -3762,7 +3858,7 @@ type DeviceRemoved struct {
 
 func (x *DeviceRemoved) Reset() {
 	*x = DeviceRemoved{}
-	mi := &file_parley_proto_msgTypes[44]
+	mi := &file_parley_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3774,7 +3870,7 @@ func (x *DeviceRemoved) String() string {
 func (*DeviceRemoved) ProtoMessage() {}
 
 func (x *DeviceRemoved) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[44]
+	mi := &file_parley_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3787,7 +3883,7 @@ func (x *DeviceRemoved) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeviceRemoved.ProtoReflect.Descriptor instead.
 func (*DeviceRemoved) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{44}
+	return file_parley_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *DeviceRemoved) GetDeviceId() uint32 {
@@ -3807,7 +3903,7 @@ type GroupMember struct {
 
 func (x *GroupMember) Reset() {
 	*x = GroupMember{}
-	mi := &file_parley_proto_msgTypes[45]
+	mi := &file_parley_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3819,7 +3915,7 @@ func (x *GroupMember) String() string {
 func (*GroupMember) ProtoMessage() {}
 
 func (x *GroupMember) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[45]
+	mi := &file_parley_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3832,7 +3928,7 @@ func (x *GroupMember) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GroupMember.ProtoReflect.Descriptor instead.
 func (*GroupMember) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{45}
+	return file_parley_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *GroupMember) GetUser() string {
@@ -3865,7 +3961,7 @@ type GroupInfo struct {
 
 func (x *GroupInfo) Reset() {
 	*x = GroupInfo{}
-	mi := &file_parley_proto_msgTypes[46]
+	mi := &file_parley_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3877,7 +3973,7 @@ func (x *GroupInfo) String() string {
 func (*GroupInfo) ProtoMessage() {}
 
 func (x *GroupInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[46]
+	mi := &file_parley_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3890,7 +3986,7 @@ func (x *GroupInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GroupInfo.ProtoReflect.Descriptor instead.
 func (*GroupInfo) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{46}
+	return file_parley_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *GroupInfo) GetGroupId() []byte {
@@ -3945,7 +4041,7 @@ type GroupCreate struct {
 
 func (x *GroupCreate) Reset() {
 	*x = GroupCreate{}
-	mi := &file_parley_proto_msgTypes[47]
+	mi := &file_parley_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3957,7 +4053,7 @@ func (x *GroupCreate) String() string {
 func (*GroupCreate) ProtoMessage() {}
 
 func (x *GroupCreate) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[47]
+	mi := &file_parley_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3970,7 +4066,7 @@ func (x *GroupCreate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GroupCreate.ProtoReflect.Descriptor instead.
 func (*GroupCreate) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{47}
+	return file_parley_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *GroupCreate) GetName() string {
@@ -4002,7 +4098,7 @@ type GroupUpdate struct {
 
 func (x *GroupUpdate) Reset() {
 	*x = GroupUpdate{}
-	mi := &file_parley_proto_msgTypes[48]
+	mi := &file_parley_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4014,7 +4110,7 @@ func (x *GroupUpdate) String() string {
 func (*GroupUpdate) ProtoMessage() {}
 
 func (x *GroupUpdate) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[48]
+	mi := &file_parley_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4027,7 +4123,7 @@ func (x *GroupUpdate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GroupUpdate.ProtoReflect.Descriptor instead.
 func (*GroupUpdate) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{48}
+	return file_parley_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *GroupUpdate) GetGroupId() []byte {
@@ -4088,7 +4184,7 @@ type GroupGet struct {
 
 func (x *GroupGet) Reset() {
 	*x = GroupGet{}
-	mi := &file_parley_proto_msgTypes[49]
+	mi := &file_parley_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4100,7 +4196,7 @@ func (x *GroupGet) String() string {
 func (*GroupGet) ProtoMessage() {}
 
 func (x *GroupGet) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[49]
+	mi := &file_parley_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4113,7 +4209,7 @@ func (x *GroupGet) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GroupGet.ProtoReflect.Descriptor instead.
 func (*GroupGet) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{49}
+	return file_parley_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *GroupGet) GetGroupId() []byte {
@@ -4131,7 +4227,7 @@ type GroupListRequest struct {
 
 func (x *GroupListRequest) Reset() {
 	*x = GroupListRequest{}
-	mi := &file_parley_proto_msgTypes[50]
+	mi := &file_parley_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4143,7 +4239,7 @@ func (x *GroupListRequest) String() string {
 func (*GroupListRequest) ProtoMessage() {}
 
 func (x *GroupListRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[50]
+	mi := &file_parley_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4156,7 +4252,7 @@ func (x *GroupListRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GroupListRequest.ProtoReflect.Descriptor instead.
 func (*GroupListRequest) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{50}
+	return file_parley_proto_rawDescGZIP(), []int{51}
 }
 
 type GroupList struct {
@@ -4168,7 +4264,7 @@ type GroupList struct {
 
 func (x *GroupList) Reset() {
 	*x = GroupList{}
-	mi := &file_parley_proto_msgTypes[51]
+	mi := &file_parley_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4180,7 +4276,7 @@ func (x *GroupList) String() string {
 func (*GroupList) ProtoMessage() {}
 
 func (x *GroupList) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[51]
+	mi := &file_parley_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4193,7 +4289,7 @@ func (x *GroupList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GroupList.ProtoReflect.Descriptor instead.
 func (*GroupList) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{51}
+	return file_parley_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *GroupList) GetGroups() []*GroupInfo {
@@ -4221,7 +4317,7 @@ type GroupEvent struct {
 
 func (x *GroupEvent) Reset() {
 	*x = GroupEvent{}
-	mi := &file_parley_proto_msgTypes[52]
+	mi := &file_parley_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4233,7 +4329,7 @@ func (x *GroupEvent) String() string {
 func (*GroupEvent) ProtoMessage() {}
 
 func (x *GroupEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[52]
+	mi := &file_parley_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4246,7 +4342,7 @@ func (x *GroupEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GroupEvent.ProtoReflect.Descriptor instead.
 func (*GroupEvent) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{52}
+	return file_parley_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *GroupEvent) GetGroupId() []byte {
@@ -4321,7 +4417,7 @@ type GroupSend struct {
 
 func (x *GroupSend) Reset() {
 	*x = GroupSend{}
-	mi := &file_parley_proto_msgTypes[53]
+	mi := &file_parley_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4333,7 +4429,7 @@ func (x *GroupSend) String() string {
 func (*GroupSend) ProtoMessage() {}
 
 func (x *GroupSend) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[53]
+	mi := &file_parley_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4346,7 +4442,7 @@ func (x *GroupSend) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GroupSend.ProtoReflect.Descriptor instead.
 func (*GroupSend) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{53}
+	return file_parley_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *GroupSend) GetMessageId() []byte {
@@ -4394,7 +4490,7 @@ type DeviceRef struct {
 
 func (x *DeviceRef) Reset() {
 	*x = DeviceRef{}
-	mi := &file_parley_proto_msgTypes[54]
+	mi := &file_parley_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4406,7 +4502,7 @@ func (x *DeviceRef) String() string {
 func (*DeviceRef) ProtoMessage() {}
 
 func (x *DeviceRef) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[54]
+	mi := &file_parley_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4419,7 +4515,7 @@ func (x *DeviceRef) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeviceRef.ProtoReflect.Descriptor instead.
 func (*DeviceRef) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{54}
+	return file_parley_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *DeviceRef) GetUser() string {
@@ -4447,7 +4543,7 @@ type PresenceSubscribe struct {
 
 func (x *PresenceSubscribe) Reset() {
 	*x = PresenceSubscribe{}
-	mi := &file_parley_proto_msgTypes[55]
+	mi := &file_parley_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4459,7 +4555,7 @@ func (x *PresenceSubscribe) String() string {
 func (*PresenceSubscribe) ProtoMessage() {}
 
 func (x *PresenceSubscribe) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[55]
+	mi := &file_parley_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4472,7 +4568,7 @@ func (x *PresenceSubscribe) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PresenceSubscribe.ProtoReflect.Descriptor instead.
 func (*PresenceSubscribe) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{55}
+	return file_parley_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *PresenceSubscribe) GetUsers() []string {
@@ -4493,7 +4589,7 @@ type Presence struct {
 
 func (x *Presence) Reset() {
 	*x = Presence{}
-	mi := &file_parley_proto_msgTypes[56]
+	mi := &file_parley_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4505,7 +4601,7 @@ func (x *Presence) String() string {
 func (*Presence) ProtoMessage() {}
 
 func (x *Presence) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[56]
+	mi := &file_parley_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4518,7 +4614,7 @@ func (x *Presence) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Presence.ProtoReflect.Descriptor instead.
 func (*Presence) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{56}
+	return file_parley_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *Presence) GetUser() string {
@@ -4551,7 +4647,7 @@ type SetPrivacy struct {
 
 func (x *SetPrivacy) Reset() {
 	*x = SetPrivacy{}
-	mi := &file_parley_proto_msgTypes[57]
+	mi := &file_parley_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4563,7 +4659,7 @@ func (x *SetPrivacy) String() string {
 func (*SetPrivacy) ProtoMessage() {}
 
 func (x *SetPrivacy) ProtoReflect() protoreflect.Message {
-	mi := &file_parley_proto_msgTypes[57]
+	mi := &file_parley_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4576,7 +4672,7 @@ func (x *SetPrivacy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetPrivacy.ProtoReflect.Descriptor instead.
 func (*SetPrivacy) Descriptor() ([]byte, []int) {
-	return file_parley_proto_rawDescGZIP(), []int{57}
+	return file_parley_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *SetPrivacy) GetLastSeen() LastSeenPrivacy {
@@ -4590,7 +4686,7 @@ var File_parley_proto protoreflect.FileDescriptor
 
 const file_parley_proto_rawDesc = "" +
 	"\n" +
-	"\fparley.proto\x12\tparley.v1\"\xb4\t\n" +
+	"\fparley.proto\x12\tparley.v1\"\xf5\t\n" +
 	"\vClientFrame\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x121\n" +
 	"\bregister\x18\n" +
@@ -4621,7 +4717,8 @@ const file_parley_proto_rawDesc = "" +
 	"group_send\x186 \x01(\v2\x14.parley.v1.GroupSendH\x00R\tgroupSend\x12M\n" +
 	"\x12presence_subscribe\x18< \x01(\v2\x1c.parley.v1.PresenceSubscribeH\x00R\x11presenceSubscribe\x128\n" +
 	"\vset_privacy\x18= \x01(\v2\x15.parley.v1.SetPrivacyH\x00R\n" +
-	"setPrivacyB\x06\n" +
+	"setPrivacy\x12?\n" +
+	"\x0eset_push_token\x18F \x01(\v2\x17.parley.v1.SetPushTokenH\x00R\fsetPushTokenB\x06\n" +
 	"\x04body\"\xe7\t\n" +
 	"\vServerFrame\x12\x19\n" +
 	"\breply_to\x18\x01 \x01(\x04R\areplyTo\x12(\n" +
@@ -4678,13 +4775,15 @@ const file_parley_proto_rawDesc = "" +
 	"\x04Ping\x12$\n" +
 	"\x0eclient_time_ms\x18\x01 \x01(\x03R\fclientTimeMs\",\n" +
 	"\x04Pong\x12$\n" +
-	"\x0eserver_time_ms\x18\x01 \x01(\x03R\fserverTimeMs\"\x97\x01\n" +
+	"\x0eserver_time_ms\x18\x01 \x01(\x03R\fserverTimeMs\"\xd5\x01\n" +
 	"\bRegister\x12\x16\n" +
 	"\x06handle\x18\x01 \x01(\tR\x06handle\x12\x1f\n" +
 	"\vinvite_code\x18\x02 \x01(\tR\n" +
 	"inviteCode\x12'\n" +
 	"\x0fregistration_id\x18\x03 \x01(\rR\x0eregistrationId\x12)\n" +
-	"\x04keys\x18\x04 \x01(\v2\x15.parley.v1.UploadKeysR\x04keys\"=\n" +
+	"\x04keys\x18\x04 \x01(\v2\x15.parley.v1.UploadKeysR\x04keys\x12<\n" +
+	"\vdevice_list\x18\x05 \x01(\v2\x1b.parley.v1.SignedDeviceListR\n" +
+	"deviceList\"=\n" +
 	"\n" +
 	"Registered\x12\x12\n" +
 	"\x04user\x18\x01 \x01(\tR\x04user\x12\x1b\n" +
@@ -4702,7 +4801,7 @@ const file_parley_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\rR\x02id\x12\x1d\n" +
 	"\n" +
 	"public_key\x18\x02 \x01(\fR\tpublicKey\x12\x1c\n" +
-	"\tsignature\x18\x03 \x01(\fR\tsignature\"\xa0\x02\n" +
+	"\tsignature\x18\x03 \x01(\fR\tsignature\"\xde\x02\n" +
 	"\n" +
 	"UploadKeys\x12!\n" +
 	"\fidentity_key\x18\x01 \x01(\fR\videntityKey\x12=\n" +
@@ -4710,7 +4809,9 @@ const file_parley_proto_rawDesc = "" +
 	"\bpre_keys\x18\x03 \x03(\v2\x11.parley.v1.PreKeyR\apreKeys\x126\n" +
 	"\fkem_pre_keys\x18\x04 \x03(\v2\x14.parley.v1.KEMPreKeyR\n" +
 	"kemPreKeys\x12J\n" +
-	"\x17last_resort_kem_pre_key\x18\x05 \x01(\v2\x14.parley.v1.KEMPreKeyR\x13lastResortKemPreKey\"K\n" +
+	"\x17last_resort_kem_pre_key\x18\x05 \x01(\v2\x14.parley.v1.KEMPreKeyR\x13lastResortKemPreKey\x12<\n" +
+	"\vdevice_list\x18\x06 \x01(\v2\x1b.parley.v1.SignedDeviceListR\n" +
+	"deviceList\"K\n" +
 	"\fKeysUploaded\x12\x19\n" +
 	"\bpre_keys\x18\x01 \x01(\rR\apreKeys\x12 \n" +
 	"\fkem_pre_keys\x18\x02 \x01(\rR\n" +
@@ -4810,7 +4911,10 @@ const file_parley_proto_rawDesc = "" +
 	"\bmax_size\x18\x04 \x01(\x03R\amaxSize\x12\"\n" +
 	"\rexpires_at_ms\x18\x05 \x01(\x03R\vexpiresAtMs\x12!\n" +
 	"\fdownload_url\x18\x06 \x01(\tR\vdownloadUrl\"\x04\n" +
-	"\x02Ok\"\x96\x01\n" +
+	"\x02Ok\"@\n" +
+	"\fSetPushToken\x12\x14\n" +
+	"\x05token\x18\x01 \x01(\tR\x05token\x12\x1a\n" +
+	"\bplatform\x18\x02 \x01(\tR\bplatform\"\x96\x01\n" +
 	"\x11DeviceListContent\x12\x12\n" +
 	"\x04user\x18\x01 \x01(\tR\x04user\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\x04R\aversion\x120\n" +
@@ -4976,7 +5080,7 @@ func file_parley_proto_rawDescGZIP() []byte {
 }
 
 var file_parley_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
-var file_parley_proto_msgTypes = make([]protoimpl.MessageInfo, 58)
+var file_parley_proto_msgTypes = make([]protoimpl.MessageInfo, 59)
 var file_parley_proto_goTypes = []any{
 	(ErrorCode)(0),             // 0: parley.v1.ErrorCode
 	(EnvelopeType)(0),          // 1: parley.v1.EnvelopeType
@@ -5017,31 +5121,32 @@ var file_parley_proto_goTypes = []any{
 	(*UploadSlotRequest)(nil),  // 36: parley.v1.UploadSlotRequest
 	(*UploadSlot)(nil),         // 37: parley.v1.UploadSlot
 	(*Ok)(nil),                 // 38: parley.v1.Ok
-	(*DeviceListContent)(nil),  // 39: parley.v1.DeviceListContent
-	(*DeviceEntry)(nil),        // 40: parley.v1.DeviceEntry
-	(*SignedDeviceList)(nil),   // 41: parley.v1.SignedDeviceList
-	(*LinkStart)(nil),          // 42: parley.v1.LinkStart
-	(*LinkCode)(nil),           // 43: parley.v1.LinkCode
-	(*LinkLookup)(nil),         // 44: parley.v1.LinkLookup
-	(*LinkInfo)(nil),           // 45: parley.v1.LinkInfo
-	(*LinkApprove)(nil),        // 46: parley.v1.LinkApprove
-	(*LinkApproved)(nil),       // 47: parley.v1.LinkApproved
-	(*Linked)(nil),             // 48: parley.v1.Linked
-	(*RemoveDevice)(nil),       // 49: parley.v1.RemoveDevice
-	(*DeviceRemoved)(nil),      // 50: parley.v1.DeviceRemoved
-	(*GroupMember)(nil),        // 51: parley.v1.GroupMember
-	(*GroupInfo)(nil),          // 52: parley.v1.GroupInfo
-	(*GroupCreate)(nil),        // 53: parley.v1.GroupCreate
-	(*GroupUpdate)(nil),        // 54: parley.v1.GroupUpdate
-	(*GroupGet)(nil),           // 55: parley.v1.GroupGet
-	(*GroupListRequest)(nil),   // 56: parley.v1.GroupListRequest
-	(*GroupList)(nil),          // 57: parley.v1.GroupList
-	(*GroupEvent)(nil),         // 58: parley.v1.GroupEvent
-	(*GroupSend)(nil),          // 59: parley.v1.GroupSend
-	(*DeviceRef)(nil),          // 60: parley.v1.DeviceRef
-	(*PresenceSubscribe)(nil),  // 61: parley.v1.PresenceSubscribe
-	(*Presence)(nil),           // 62: parley.v1.Presence
-	(*SetPrivacy)(nil),         // 63: parley.v1.SetPrivacy
+	(*SetPushToken)(nil),       // 39: parley.v1.SetPushToken
+	(*DeviceListContent)(nil),  // 40: parley.v1.DeviceListContent
+	(*DeviceEntry)(nil),        // 41: parley.v1.DeviceEntry
+	(*SignedDeviceList)(nil),   // 42: parley.v1.SignedDeviceList
+	(*LinkStart)(nil),          // 43: parley.v1.LinkStart
+	(*LinkCode)(nil),           // 44: parley.v1.LinkCode
+	(*LinkLookup)(nil),         // 45: parley.v1.LinkLookup
+	(*LinkInfo)(nil),           // 46: parley.v1.LinkInfo
+	(*LinkApprove)(nil),        // 47: parley.v1.LinkApprove
+	(*LinkApproved)(nil),       // 48: parley.v1.LinkApproved
+	(*Linked)(nil),             // 49: parley.v1.Linked
+	(*RemoveDevice)(nil),       // 50: parley.v1.RemoveDevice
+	(*DeviceRemoved)(nil),      // 51: parley.v1.DeviceRemoved
+	(*GroupMember)(nil),        // 52: parley.v1.GroupMember
+	(*GroupInfo)(nil),          // 53: parley.v1.GroupInfo
+	(*GroupCreate)(nil),        // 54: parley.v1.GroupCreate
+	(*GroupUpdate)(nil),        // 55: parley.v1.GroupUpdate
+	(*GroupGet)(nil),           // 56: parley.v1.GroupGet
+	(*GroupListRequest)(nil),   // 57: parley.v1.GroupListRequest
+	(*GroupList)(nil),          // 58: parley.v1.GroupList
+	(*GroupEvent)(nil),         // 59: parley.v1.GroupEvent
+	(*GroupSend)(nil),          // 60: parley.v1.GroupSend
+	(*DeviceRef)(nil),          // 61: parley.v1.DeviceRef
+	(*PresenceSubscribe)(nil),  // 62: parley.v1.PresenceSubscribe
+	(*Presence)(nil),           // 63: parley.v1.Presence
+	(*SetPrivacy)(nil),         // 64: parley.v1.SetPrivacy
 }
 var file_parley_proto_depIdxs = []int32{
 	13, // 0: parley.v1.ClientFrame.register:type_name -> parley.v1.Register
@@ -5053,78 +5158,81 @@ var file_parley_proto_depIdxs = []int32{
 	20, // 6: parley.v1.ClientFrame.key_count:type_name -> parley.v1.KeyCountRequest
 	26, // 7: parley.v1.ClientFrame.device_list:type_name -> parley.v1.DeviceListRequest
 	36, // 8: parley.v1.ClientFrame.upload_slot:type_name -> parley.v1.UploadSlotRequest
-	42, // 9: parley.v1.ClientFrame.link_start:type_name -> parley.v1.LinkStart
-	44, // 10: parley.v1.ClientFrame.link_lookup:type_name -> parley.v1.LinkLookup
-	46, // 11: parley.v1.ClientFrame.link_approve:type_name -> parley.v1.LinkApprove
-	49, // 12: parley.v1.ClientFrame.remove_device:type_name -> parley.v1.RemoveDevice
-	53, // 13: parley.v1.ClientFrame.group_create:type_name -> parley.v1.GroupCreate
-	54, // 14: parley.v1.ClientFrame.group_update:type_name -> parley.v1.GroupUpdate
-	55, // 15: parley.v1.ClientFrame.group_get:type_name -> parley.v1.GroupGet
-	56, // 16: parley.v1.ClientFrame.group_list:type_name -> parley.v1.GroupListRequest
-	59, // 17: parley.v1.ClientFrame.group_send:type_name -> parley.v1.GroupSend
-	61, // 18: parley.v1.ClientFrame.presence_subscribe:type_name -> parley.v1.PresenceSubscribe
-	63, // 19: parley.v1.ClientFrame.set_privacy:type_name -> parley.v1.SetPrivacy
-	8,  // 20: parley.v1.ServerFrame.error:type_name -> parley.v1.Error
-	10, // 21: parley.v1.ServerFrame.welcome:type_name -> parley.v1.Welcome
-	14, // 22: parley.v1.ServerFrame.registered:type_name -> parley.v1.Registered
-	19, // 23: parley.v1.ServerFrame.keys_uploaded:type_name -> parley.v1.KeysUploaded
-	25, // 24: parley.v1.ServerFrame.bundles:type_name -> parley.v1.Bundles
-	30, // 25: parley.v1.ServerFrame.send_ack:type_name -> parley.v1.SendAck
-	31, // 26: parley.v1.ServerFrame.deliver:type_name -> parley.v1.Deliver
-	12, // 27: parley.v1.ServerFrame.pong:type_name -> parley.v1.Pong
-	22, // 28: parley.v1.ServerFrame.prekeys_low:type_name -> parley.v1.PrekeysLow
-	21, // 29: parley.v1.ServerFrame.key_count:type_name -> parley.v1.KeyCount
-	35, // 30: parley.v1.ServerFrame.queue_drained:type_name -> parley.v1.QueueDrained
-	9,  // 31: parley.v1.ServerFrame.goodbye:type_name -> parley.v1.Goodbye
-	27, // 32: parley.v1.ServerFrame.device_list:type_name -> parley.v1.DeviceList
-	37, // 33: parley.v1.ServerFrame.upload_slot:type_name -> parley.v1.UploadSlot
-	43, // 34: parley.v1.ServerFrame.link_code:type_name -> parley.v1.LinkCode
-	45, // 35: parley.v1.ServerFrame.link_info:type_name -> parley.v1.LinkInfo
-	47, // 36: parley.v1.ServerFrame.link_approved:type_name -> parley.v1.LinkApproved
-	48, // 37: parley.v1.ServerFrame.linked:type_name -> parley.v1.Linked
-	50, // 38: parley.v1.ServerFrame.device_removed:type_name -> parley.v1.DeviceRemoved
-	52, // 39: parley.v1.ServerFrame.group_info:type_name -> parley.v1.GroupInfo
-	57, // 40: parley.v1.ServerFrame.group_list:type_name -> parley.v1.GroupList
-	62, // 41: parley.v1.ServerFrame.presence:type_name -> parley.v1.Presence
-	38, // 42: parley.v1.ServerFrame.ok:type_name -> parley.v1.Ok
-	0,  // 43: parley.v1.Error.code:type_name -> parley.v1.ErrorCode
-	27, // 44: parley.v1.Error.device_lists:type_name -> parley.v1.DeviceList
-	0,  // 45: parley.v1.Goodbye.code:type_name -> parley.v1.ErrorCode
-	18, // 46: parley.v1.Register.keys:type_name -> parley.v1.UploadKeys
-	15, // 47: parley.v1.UploadKeys.signed_pre_key:type_name -> parley.v1.SignedPreKey
-	16, // 48: parley.v1.UploadKeys.pre_keys:type_name -> parley.v1.PreKey
-	17, // 49: parley.v1.UploadKeys.kem_pre_keys:type_name -> parley.v1.KEMPreKey
-	17, // 50: parley.v1.UploadKeys.last_resort_kem_pre_key:type_name -> parley.v1.KEMPreKey
-	15, // 51: parley.v1.Bundle.signed_pre_key:type_name -> parley.v1.SignedPreKey
-	16, // 52: parley.v1.Bundle.pre_key:type_name -> parley.v1.PreKey
-	17, // 53: parley.v1.Bundle.kem_pre_key:type_name -> parley.v1.KEMPreKey
-	24, // 54: parley.v1.Bundles.bundles:type_name -> parley.v1.Bundle
-	41, // 55: parley.v1.DeviceList.signed:type_name -> parley.v1.SignedDeviceList
-	29, // 56: parley.v1.Send.ciphertexts:type_name -> parley.v1.OutgoingCiphertext
-	1,  // 57: parley.v1.OutgoingCiphertext.type:type_name -> parley.v1.EnvelopeType
-	32, // 58: parley.v1.Deliver.envelope:type_name -> parley.v1.Envelope
-	33, // 59: parley.v1.Deliver.receipt:type_name -> parley.v1.Receipt
-	58, // 60: parley.v1.Deliver.group_event:type_name -> parley.v1.GroupEvent
-	1,  // 61: parley.v1.Envelope.type:type_name -> parley.v1.EnvelopeType
-	2,  // 62: parley.v1.Receipt.type:type_name -> parley.v1.ReceiptType
-	40, // 63: parley.v1.DeviceListContent.devices:type_name -> parley.v1.DeviceEntry
-	41, // 64: parley.v1.LinkInfo.current:type_name -> parley.v1.SignedDeviceList
-	41, // 65: parley.v1.LinkApprove.device_list:type_name -> parley.v1.SignedDeviceList
-	41, // 66: parley.v1.Linked.device_list:type_name -> parley.v1.SignedDeviceList
-	41, // 67: parley.v1.RemoveDevice.device_list:type_name -> parley.v1.SignedDeviceList
-	3,  // 68: parley.v1.GroupMember.role:type_name -> parley.v1.GroupRole
-	51, // 69: parley.v1.GroupInfo.members:type_name -> parley.v1.GroupMember
-	27, // 70: parley.v1.GroupInfo.device_lists:type_name -> parley.v1.DeviceList
-	52, // 71: parley.v1.GroupList.groups:type_name -> parley.v1.GroupInfo
-	4,  // 72: parley.v1.GroupEvent.type:type_name -> parley.v1.GroupEventType
-	52, // 73: parley.v1.GroupEvent.info:type_name -> parley.v1.GroupInfo
-	60, // 74: parley.v1.GroupSend.devices:type_name -> parley.v1.DeviceRef
-	5,  // 75: parley.v1.SetPrivacy.last_seen:type_name -> parley.v1.LastSeenPrivacy
-	76, // [76:76] is the sub-list for method output_type
-	76, // [76:76] is the sub-list for method input_type
-	76, // [76:76] is the sub-list for extension type_name
-	76, // [76:76] is the sub-list for extension extendee
-	0,  // [0:76] is the sub-list for field type_name
+	43, // 9: parley.v1.ClientFrame.link_start:type_name -> parley.v1.LinkStart
+	45, // 10: parley.v1.ClientFrame.link_lookup:type_name -> parley.v1.LinkLookup
+	47, // 11: parley.v1.ClientFrame.link_approve:type_name -> parley.v1.LinkApprove
+	50, // 12: parley.v1.ClientFrame.remove_device:type_name -> parley.v1.RemoveDevice
+	54, // 13: parley.v1.ClientFrame.group_create:type_name -> parley.v1.GroupCreate
+	55, // 14: parley.v1.ClientFrame.group_update:type_name -> parley.v1.GroupUpdate
+	56, // 15: parley.v1.ClientFrame.group_get:type_name -> parley.v1.GroupGet
+	57, // 16: parley.v1.ClientFrame.group_list:type_name -> parley.v1.GroupListRequest
+	60, // 17: parley.v1.ClientFrame.group_send:type_name -> parley.v1.GroupSend
+	62, // 18: parley.v1.ClientFrame.presence_subscribe:type_name -> parley.v1.PresenceSubscribe
+	64, // 19: parley.v1.ClientFrame.set_privacy:type_name -> parley.v1.SetPrivacy
+	39, // 20: parley.v1.ClientFrame.set_push_token:type_name -> parley.v1.SetPushToken
+	8,  // 21: parley.v1.ServerFrame.error:type_name -> parley.v1.Error
+	10, // 22: parley.v1.ServerFrame.welcome:type_name -> parley.v1.Welcome
+	14, // 23: parley.v1.ServerFrame.registered:type_name -> parley.v1.Registered
+	19, // 24: parley.v1.ServerFrame.keys_uploaded:type_name -> parley.v1.KeysUploaded
+	25, // 25: parley.v1.ServerFrame.bundles:type_name -> parley.v1.Bundles
+	30, // 26: parley.v1.ServerFrame.send_ack:type_name -> parley.v1.SendAck
+	31, // 27: parley.v1.ServerFrame.deliver:type_name -> parley.v1.Deliver
+	12, // 28: parley.v1.ServerFrame.pong:type_name -> parley.v1.Pong
+	22, // 29: parley.v1.ServerFrame.prekeys_low:type_name -> parley.v1.PrekeysLow
+	21, // 30: parley.v1.ServerFrame.key_count:type_name -> parley.v1.KeyCount
+	35, // 31: parley.v1.ServerFrame.queue_drained:type_name -> parley.v1.QueueDrained
+	9,  // 32: parley.v1.ServerFrame.goodbye:type_name -> parley.v1.Goodbye
+	27, // 33: parley.v1.ServerFrame.device_list:type_name -> parley.v1.DeviceList
+	37, // 34: parley.v1.ServerFrame.upload_slot:type_name -> parley.v1.UploadSlot
+	44, // 35: parley.v1.ServerFrame.link_code:type_name -> parley.v1.LinkCode
+	46, // 36: parley.v1.ServerFrame.link_info:type_name -> parley.v1.LinkInfo
+	48, // 37: parley.v1.ServerFrame.link_approved:type_name -> parley.v1.LinkApproved
+	49, // 38: parley.v1.ServerFrame.linked:type_name -> parley.v1.Linked
+	51, // 39: parley.v1.ServerFrame.device_removed:type_name -> parley.v1.DeviceRemoved
+	53, // 40: parley.v1.ServerFrame.group_info:type_name -> parley.v1.GroupInfo
+	58, // 41: parley.v1.ServerFrame.group_list:type_name -> parley.v1.GroupList
+	63, // 42: parley.v1.ServerFrame.presence:type_name -> parley.v1.Presence
+	38, // 43: parley.v1.ServerFrame.ok:type_name -> parley.v1.Ok
+	0,  // 44: parley.v1.Error.code:type_name -> parley.v1.ErrorCode
+	27, // 45: parley.v1.Error.device_lists:type_name -> parley.v1.DeviceList
+	0,  // 46: parley.v1.Goodbye.code:type_name -> parley.v1.ErrorCode
+	18, // 47: parley.v1.Register.keys:type_name -> parley.v1.UploadKeys
+	42, // 48: parley.v1.Register.device_list:type_name -> parley.v1.SignedDeviceList
+	15, // 49: parley.v1.UploadKeys.signed_pre_key:type_name -> parley.v1.SignedPreKey
+	16, // 50: parley.v1.UploadKeys.pre_keys:type_name -> parley.v1.PreKey
+	17, // 51: parley.v1.UploadKeys.kem_pre_keys:type_name -> parley.v1.KEMPreKey
+	17, // 52: parley.v1.UploadKeys.last_resort_kem_pre_key:type_name -> parley.v1.KEMPreKey
+	42, // 53: parley.v1.UploadKeys.device_list:type_name -> parley.v1.SignedDeviceList
+	15, // 54: parley.v1.Bundle.signed_pre_key:type_name -> parley.v1.SignedPreKey
+	16, // 55: parley.v1.Bundle.pre_key:type_name -> parley.v1.PreKey
+	17, // 56: parley.v1.Bundle.kem_pre_key:type_name -> parley.v1.KEMPreKey
+	24, // 57: parley.v1.Bundles.bundles:type_name -> parley.v1.Bundle
+	42, // 58: parley.v1.DeviceList.signed:type_name -> parley.v1.SignedDeviceList
+	29, // 59: parley.v1.Send.ciphertexts:type_name -> parley.v1.OutgoingCiphertext
+	1,  // 60: parley.v1.OutgoingCiphertext.type:type_name -> parley.v1.EnvelopeType
+	32, // 61: parley.v1.Deliver.envelope:type_name -> parley.v1.Envelope
+	33, // 62: parley.v1.Deliver.receipt:type_name -> parley.v1.Receipt
+	59, // 63: parley.v1.Deliver.group_event:type_name -> parley.v1.GroupEvent
+	1,  // 64: parley.v1.Envelope.type:type_name -> parley.v1.EnvelopeType
+	2,  // 65: parley.v1.Receipt.type:type_name -> parley.v1.ReceiptType
+	41, // 66: parley.v1.DeviceListContent.devices:type_name -> parley.v1.DeviceEntry
+	42, // 67: parley.v1.LinkInfo.current:type_name -> parley.v1.SignedDeviceList
+	42, // 68: parley.v1.LinkApprove.device_list:type_name -> parley.v1.SignedDeviceList
+	42, // 69: parley.v1.Linked.device_list:type_name -> parley.v1.SignedDeviceList
+	42, // 70: parley.v1.RemoveDevice.device_list:type_name -> parley.v1.SignedDeviceList
+	3,  // 71: parley.v1.GroupMember.role:type_name -> parley.v1.GroupRole
+	52, // 72: parley.v1.GroupInfo.members:type_name -> parley.v1.GroupMember
+	27, // 73: parley.v1.GroupInfo.device_lists:type_name -> parley.v1.DeviceList
+	53, // 74: parley.v1.GroupList.groups:type_name -> parley.v1.GroupInfo
+	4,  // 75: parley.v1.GroupEvent.type:type_name -> parley.v1.GroupEventType
+	53, // 76: parley.v1.GroupEvent.info:type_name -> parley.v1.GroupInfo
+	61, // 77: parley.v1.GroupSend.devices:type_name -> parley.v1.DeviceRef
+	5,  // 78: parley.v1.SetPrivacy.last_seen:type_name -> parley.v1.LastSeenPrivacy
+	79, // [79:79] is the sub-list for method output_type
+	79, // [79:79] is the sub-list for method input_type
+	79, // [79:79] is the sub-list for extension type_name
+	79, // [79:79] is the sub-list for extension extendee
+	0,  // [0:79] is the sub-list for field type_name
 }
 
 func init() { file_parley_proto_init() }
@@ -5153,6 +5261,7 @@ func file_parley_proto_init() {
 		(*ClientFrame_GroupSend)(nil),
 		(*ClientFrame_PresenceSubscribe)(nil),
 		(*ClientFrame_SetPrivacy)(nil),
+		(*ClientFrame_SetPushToken)(nil),
 	}
 	file_parley_proto_msgTypes[1].OneofWrappers = []any{
 		(*ServerFrame_Error)(nil),
@@ -5190,7 +5299,7 @@ func file_parley_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_parley_proto_rawDesc), len(file_parley_proto_rawDesc)),
 			NumEnums:      6,
-			NumMessages:   58,
+			NumMessages:   59,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -24,6 +24,9 @@ type Config struct {
 	Stats   func() Stats
 	Logger  *slog.Logger
 	Now     func() time.Time
+	// Operator serves accounts, devices and backups (operator.go); nil
+	// answers them with 501.
+	Operator Operator
 }
 
 // Handler returns the admin API.
@@ -40,6 +43,7 @@ func Handler(cfg Config) http.Handler {
 	mux.HandleFunc("GET /v1/invites", a.listInvites)
 	mux.HandleFunc("DELETE /v1/invites/{code}", a.revokeInvite)
 	mux.HandleFunc("GET /v1/stats", a.stats)
+	a.registerOperator(mux) // operator.go, and pprof
 	return a.auth(mux)
 }
 
@@ -113,6 +117,8 @@ func (a *api) revokeInvite(w http.ResponseWriter, r *http.Request) {
 func (a *api) stats(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, a.cfg.Stats())
 }
+
+func isNotFound(err error) bool { return errors.Is(err, store.ErrNotFound) }
 
 func (a *api) fail(w http.ResponseWriter, what string, err error) {
 	a.cfg.Logger.Error("admin request failed", "what", what, "err", err)

@@ -23,6 +23,14 @@ func Start(t testing.TB, cfg server.Config) *Node {
 	if cfg.DataDir == "" {
 		cfg.DataDir = t.TempDir()
 	}
+	// Tests register and send from one address far faster than people
+	// do: the per-IP and per-device rate limits are off unless a test
+	// sets them.
+	for _, r := range []*int{&cfg.RegisterRate, &cfg.SendRate} {
+		if *r == 0 {
+			*r = -1
+		}
+	}
 	for _, a := range []*string{&cfg.Listen, &cfg.HTTP, &cfg.Admin} {
 		if *a == "" {
 			*a = "127.0.0.1:0"

@@ -64,7 +64,7 @@ func (s *Session) receipts(ctx context.Context, acked []store.Entry) ([]*store.E
 		e := d.GetEnvelope()
 		// Copies of one's own sends to one's other devices are not
 		// deliveries to the recipient, so they make no receipt.
-		if e == nil || e.Silent || e.To != s.addr.User {
+		if !wantsReceipt(s.addr.User, e) { // group.go
 			continue
 		}
 		if _, ok := ids[e.From]; !ok {

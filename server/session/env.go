@@ -37,6 +37,9 @@ type Env struct {
 	DeliveryWindow int
 	// Media grants upload slots (media.go); nil refuses them.
 	Media MediaSlots
+	// Social serves linking, groups, presence and typing (social.go); nil
+	// refuses them.
+	Social *Social
 
 	// Wrap, if set, wraps every frame handler (after the built-in checks):
 	// the hook for metrics and for tests.

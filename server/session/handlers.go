@@ -43,6 +43,37 @@ func route(f *pb.ClientFrame) Handler {
 		return hDeliveryAck
 	case *pb.ClientFrame_UploadSlot:
 		return hUploadSlot // media.go
+	case *pb.ClientFrame_SetPushToken:
+		return hSetPushToken // push.go
+	}
+	return routeSocial(f) // link.go, group.go, presence.go
+}
+
+// routeSocial is the dispatch table of linking, groups and presence.
+func routeSocial(f *pb.ClientFrame) Handler {
+	switch f.Body.(type) {
+	case *pb.ClientFrame_LinkStart:
+		return hLinkStart
+	case *pb.ClientFrame_LinkLookup:
+		return hLinkLookup
+	case *pb.ClientFrame_LinkApprove:
+		return hLinkApprove
+	case *pb.ClientFrame_RemoveDevice:
+		return hRemoveDevice
+	case *pb.ClientFrame_GroupCreate:
+		return hGroupCreate
+	case *pb.ClientFrame_GroupUpdate:
+		return hGroupUpdate
+	case *pb.ClientFrame_GroupGet:
+		return hGroupGet
+	case *pb.ClientFrame_GroupList:
+		return hGroupList
+	case *pb.ClientFrame_GroupSend:
+		return hGroupSend
+	case *pb.ClientFrame_PresenceSubscribe:
+		return hPresenceSubscribe
+	case *pb.ClientFrame_SetPrivacy:
+		return hSetPrivacy
 	}
 	return nil
 }
@@ -61,7 +92,7 @@ func needID(h Handler) Handler {
 // sends anything but Register or Ping.
 func needAuth(h Handler) Handler {
 	return func(ctx context.Context, s *Session, f *pb.ClientFrame) error {
-		if !s.authed {
+		if !s.authed && !s.adoptLink(ctx) {
 			return bye(pb.ErrorCode_UNAUTHENTICATED, "register this device first")
 		}
 		return h(ctx, s, f)

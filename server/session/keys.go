@@ -15,6 +15,9 @@ func handleUploadKeys(ctx context.Context, s *Session, f *pb.ClientFrame) error 
 	if err != nil {
 		return fmt.Errorf("upload keys: %w", err)
 	}
+	if err := s.uploadDeviceList(ctx, f.GetUploadKeys().GetDeviceList(), dev); err != nil { // devicelist.go
+		return err
+	}
 	c, err := s.env.Keys.Upload(ctx, s.addr, f.GetUploadKeys(), dev.IdentityKey)
 	if err != nil {
 		return err
@@ -45,6 +48,7 @@ func handleDeviceList(ctx context.Context, s *Session, f *pb.ClientFrame) error 
 	if err != nil {
 		return err
 	}
+	withSigned(ctx, s.env.Store, dl)
 	return s.reply(f.Id, &pb.ServerFrame{Body: &pb.ServerFrame_DeviceList{DeviceList: dl}})
 }
 

@@ -48,11 +48,19 @@ func (s *Session) pump(wg *sync.WaitGroup) {
 		s.more = false
 		low := s.low
 		s.low = nil
+		pushes := s.takePushesLocked() // ephemeral frames (social.go)
 		room := s.env.DeliveryWindow - int(s.inflight)
 		after := s.lastSent
 		s.mu.Unlock()
 
 		frames, buf = frames[:0], buf[:0]
+		if len(pushes) > 0 {
+			s.setWriteDeadline()
+			if err := s.conn.WriteFrames(pushes); err != nil {
+				s.stopPump(err)
+				return
+			}
+		}
 		if low != nil {
 			if err := s.writeFrame(&pb.ServerFrame{Body: &pb.ServerFrame_PrekeysLow{PrekeysLow: low}}); err != nil {
 				s.stopPump(err)

@@ -31,6 +31,9 @@ func handleRegister(ctx context.Context, s *Session, f *pb.ClientFrame) error {
 	if err := keys.ValidateUpload(r.Keys, true); err != nil {
 		return err
 	}
+	if err := checkFirstList(r); err != nil { // devicelist.go
+		return err
+	}
 	now := s.env.Now()
 	addr := protocol.Address{User: r.Handle, Device: 1}
 	dev := store.Device{
@@ -57,6 +60,9 @@ func handleRegister(ctx context.Context, s *Session, f *pb.ClientFrame) error {
 	s.bind(addr)
 	defer s.startDelivery(ctx)
 	if _, err := s.env.Keys.Upload(ctx, addr, r.Keys, r.Keys.IdentityKey); err != nil {
+		return err
+	}
+	if err := s.storeFirstList(ctx, r); err != nil {
 		return err
 	}
 	s.env.Logger.Info("account registered", "device", addr.String())

@@ -16,6 +16,11 @@ func handleSend(ctx context.Context, s *Session, f *pb.ClientFrame) error {
 	if err := checkSend(s.addr, m); err != nil {
 		return err
 	}
+	if m.Ephemeral {
+		if err := s.typingAllowed(); err != nil { // typing.go
+			return err
+		}
+	}
 	toList, err := deviceList(ctx, s.env.Store, m.To)
 	if err != nil {
 		return err
@@ -28,9 +33,16 @@ func handleSend(ctx context.Context, s *Session, f *pb.ClientFrame) error {
 		return err
 	}
 	if !sameTargets(s.addr, m, toList, ownList) {
-		return &protocol.Error{Code: pb.ErrorCode_STALE_DEVICES, Reason: "device list changed", DeviceLists: []*pb.DeviceList{toList, ownList}}
+		return &protocol.Error{Code: pb.ErrorCode_STALE_DEVICES, Reason: "device list changed", DeviceLists: withSigned(ctx, s.env.Store, toList, ownList)}
+	}
+	if err := s.checkSendGroup(ctx, m); err != nil { // group.go
+		return err
 	}
 	now := s.env.Now()
+	if m.Ephemeral {
+		return s.sendEphemeral(f.Id, m, now.UnixMilli()) // typing.go
+	}
+	s.noteContact(ctx, m.To)
 	entries := make([]*store.Entry, len(m.Ciphertexts))
 	targets := make([]protocol.Address, len(m.Ciphertexts))
 	for i, c := range m.Ciphertexts {
@@ -43,6 +55,7 @@ func handleSend(ctx context.Context, s *Session, f *pb.ClientFrame) error {
 			ServerTimeMs: now.UnixMilli(),
 			To:           m.To,
 			Silent:       m.Silent,
+			GroupId:      m.GroupId,
 		})
 		if err != nil {
 			return err

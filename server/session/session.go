@@ -54,6 +54,9 @@ type Session struct {
 	low         *pb.PrekeysLow  // notice waiting for the pump
 	workers     *sync.WaitGroup // pump and acker; non-nil once one started; finish waits on it
 	sq          *sendQueue      // in-flight Sends (inflight.go); non-nil while the acker runs
+	mail        *mailbox        // pushes and link approval from other goroutines (social.go)
+
+	social *socialState // owned by the reader: presence, link code, typing (social.go)
 }
 
 // New wraps a connection that completed its handshake.
@@ -227,6 +230,7 @@ func (s *Session) finish() {
 	wg := s.workers
 	s.mu.Unlock()
 	_ = s.conn.Close()
+	s.socialClose()
 	if s.authed {
 		s.env.Router.Detach(s.addr, s)
 		if s.env.OnClose != nil {
@@ -261,6 +265,9 @@ func (s *Session) start(ctx context.Context) error {
 	case err == nil:
 		welcome.Registered, welcome.User, welcome.DeviceId = true, dev.Address.User, dev.Address.Device
 	case isNotFound(err):
+		if _, rerr := s.env.Store.RemovedDevice(ctx, key); rerr == nil {
+			return bye(pb.ErrorCode_DISABLED, "this device was removed from its account")
+		}
 	default:
 		s.env.Logger.Error("device lookup failed", "err", err)
 		return bye(pb.ErrorCode_INTERNAL, "node storage unavailable")
@@ -289,6 +296,7 @@ func (s *Session) bind(addr protocol.Address) {
 	if old := s.env.Router.Attach(addr, s); old != nil {
 		old.Kick(pb.ErrorCode_REPLACED, "a newer connection of this device took over", 0)
 	}
+	s.socialOnline(context.Background())
 }
 
 // startDelivery starts the first pump: the backlog, and a PrekeysLow

@@ -31,6 +31,7 @@ const (
 	reqEnqueue reqKind = iota
 	reqAck
 	reqExpire
+	reqStage // a write of another kind that must be ordered with the queues (stage.go)
 )
 
 // request is one caller's share of a group. The committer fills the result
@@ -44,6 +45,9 @@ type request struct {
 	// receipts, if set, makes a reqAck an AckAndEnqueue: it builds the
 	// entries enqueued in the same batch from the deleted ones.
 	receipts func(context.Context, []store.Entry) []*store.Entry
+	// stage, for reqStage, stages the request's writes into the group's
+	// batch (reads first, as every stage function here does).
+	stage func(*groupState) error
 
 	done  chan struct{}
 	acked []store.Entry
@@ -170,6 +174,8 @@ func (s *Store) commitGroup(group []*request, counters map[string]uint64) {
 			r.err = s.stageAck(g, r)
 		case reqExpire:
 			r.err = s.stageExpire(g, r)
+		case reqStage:
+			r.err = r.stage(g)
 		}
 	}
 	for k, a := range g.touched {

@@ -44,6 +44,7 @@ type Store struct {
 	devices    devCache // device lists (devcache.go)
 	keyMu      [keyStripes]sync.Mutex
 	keySeed    maphash.Seed
+	social     socialState // groups and contacts (stage.go)
 
 	reqs      chan *request // to the committer
 	quit      chan struct{} // closed by Close

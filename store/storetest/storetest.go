@@ -30,6 +30,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("Queues", func(t *testing.T) { testQueues(t, fresh) })
 	t.Run("Pipelined", func(t *testing.T) { testPipelined(t, fresh) })
 	t.Run("Close", func(t *testing.T) { testClose(t, fresh) })
+	t.Run("DeviceLists", func(t *testing.T) { testDeviceLists(t, fresh) })
+	t.Run("Groups", func(t *testing.T) { testGroups(t, fresh) })
 }
 
 // t0 is the suite's fixed account creation time.

@@ -332,6 +332,9 @@ type HistoryItem struct {
 	ServerTimeMs   int64                  `protobuf:"varint,14,opt,name=server_time_ms,json=serverTimeMs,proto3" json:"server_time_ms,omitempty"`
 	Attachment     []byte                 `protobuf:"bytes,15,opt,name=attachment,proto3" json:"attachment,omitempty"`                               // a serialised parley.v1.Attachment (media pointer, key, hashes)
 	AttachmentPath string                 `protobuf:"bytes,16,opt,name=attachment_path,json=attachmentPath,proto3" json:"attachment_path,omitempty"` // where the file is on this device (sent from, or downloaded to)
+	GroupId        []byte                 `protobuf:"bytes,17,opt,name=group_id,json=groupId,proto3" json:"group_id,omitempty"`                      // group conversation (peer is then the sender, or us)
+	GroupEvent     []byte                 `protobuf:"bytes,18,opt,name=group_event,json=groupEvent,proto3" json:"group_event,omitempty"`             // a serialised parley.v1.GroupEvent: a system line, no text
+	GroupName      string                 `protobuf:"bytes,19,opt,name=group_name,json=groupName,proto3" json:"group_name,omitempty"`                // the group's name when the item was stored
 	unknownFields  protoimpl.UnknownFields
 	sizeCache      protoimpl.SizeCache
 }
@@ -478,6 +481,337 @@ func (x *HistoryItem) GetAttachmentPath() string {
 	return ""
 }
 
+func (x *HistoryItem) GetGroupId() []byte {
+	if x != nil {
+		return x.GroupId
+	}
+	return nil
+}
+
+func (x *HistoryItem) GetGroupEvent() []byte {
+	if x != nil {
+		return x.GroupEvent
+	}
+	return nil
+}
+
+func (x *HistoryItem) GetGroupName() string {
+	if x != nil {
+		return x.GroupName
+	}
+	return ""
+}
+
+// TrustedDeviceList is the last verified signed device list of a user: the
+// primary identity it was signed with is trusted on first use, and later
+// lists must be signed by the same key with a higher or equal version.
+type TrustedDeviceList struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	PrimaryIdentity []byte                 `protobuf:"bytes,1,opt,name=primary_identity,json=primaryIdentity,proto3" json:"primary_identity,omitempty"` // 33 bytes (e2e.PublicKey)
+	Version         uint64                 `protobuf:"varint,2,opt,name=version,proto3" json:"version,omitempty"`
+	Content         []byte                 `protobuf:"bytes,3,opt,name=content,proto3" json:"content,omitempty"` // serialised parley.v1.DeviceListContent
+	Signature       []byte                 `protobuf:"bytes,4,opt,name=signature,proto3" json:"signature,omitempty"`
+	VerifiedMs      int64                  `protobuf:"varint,5,opt,name=verified_ms,json=verifiedMs,proto3" json:"verified_ms,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *TrustedDeviceList) Reset() {
+	*x = TrustedDeviceList{}
+	mi := &file_local_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TrustedDeviceList) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TrustedDeviceList) ProtoMessage() {}
+
+func (x *TrustedDeviceList) ProtoReflect() protoreflect.Message {
+	mi := &file_local_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TrustedDeviceList.ProtoReflect.Descriptor instead.
+func (*TrustedDeviceList) Descriptor() ([]byte, []int) {
+	return file_local_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *TrustedDeviceList) GetPrimaryIdentity() []byte {
+	if x != nil {
+		return x.PrimaryIdentity
+	}
+	return nil
+}
+
+func (x *TrustedDeviceList) GetVersion() uint64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *TrustedDeviceList) GetContent() []byte {
+	if x != nil {
+		return x.Content
+	}
+	return nil
+}
+
+func (x *TrustedDeviceList) GetSignature() []byte {
+	if x != nil {
+		return x.Signature
+	}
+	return nil
+}
+
+func (x *TrustedDeviceList) GetVerifiedMs() int64 {
+	if x != nil {
+		return x.VerifiedMs
+	}
+	return 0
+}
+
+type GroupMemberRecord struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	User          string                 `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	Admin         bool                   `protobuf:"varint,2,opt,name=admin,proto3" json:"admin,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GroupMemberRecord) Reset() {
+	*x = GroupMemberRecord{}
+	mi := &file_local_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GroupMemberRecord) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GroupMemberRecord) ProtoMessage() {}
+
+func (x *GroupMemberRecord) ProtoReflect() protoreflect.Message {
+	mi := &file_local_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GroupMemberRecord.ProtoReflect.Descriptor instead.
+func (*GroupMemberRecord) Descriptor() ([]byte, []int) {
+	return file_local_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *GroupMemberRecord) GetUser() string {
+	if x != nil {
+		return x.User
+	}
+	return ""
+}
+
+func (x *GroupMemberRecord) GetAdmin() bool {
+	if x != nil {
+		return x.Admin
+	}
+	return false
+}
+
+// Group is a group this device is (or was) a member of.
+type Group struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	GroupId   []byte                 `protobuf:"bytes,1,opt,name=group_id,json=groupId,proto3" json:"group_id,omitempty"`
+	Name      string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	Members   []*GroupMemberRecord   `protobuf:"bytes,3,rep,name=members,proto3" json:"members,omitempty"`
+	Version   uint64                 `protobuf:"varint,4,opt,name=version,proto3" json:"version,omitempty"`
+	CreatedMs int64                  `protobuf:"varint,5,opt,name=created_ms,json=createdMs,proto3" json:"created_ms,omitempty"`
+	Left      bool                   `protobuf:"varint,6,opt,name=left,proto3" json:"left,omitempty"` // this user was removed or left
+	// This device's sending chain and who has its key.
+	DistributionId []byte   `protobuf:"bytes,7,opt,name=distribution_id,json=distributionId,proto3" json:"distribution_id,omitempty"` // 16 bytes; replaced on every member removal
+	DistributedTo  []string `protobuf:"bytes,8,rep,name=distributed_to,json=distributedTo,proto3" json:"distributed_to,omitempty"`    // "user.device" that got distribution_id
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *Group) Reset() {
+	*x = Group{}
+	mi := &file_local_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Group) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Group) ProtoMessage() {}
+
+func (x *Group) ProtoReflect() protoreflect.Message {
+	mi := &file_local_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Group.ProtoReflect.Descriptor instead.
+func (*Group) Descriptor() ([]byte, []int) {
+	return file_local_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *Group) GetGroupId() []byte {
+	if x != nil {
+		return x.GroupId
+	}
+	return nil
+}
+
+func (x *Group) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Group) GetMembers() []*GroupMemberRecord {
+	if x != nil {
+		return x.Members
+	}
+	return nil
+}
+
+func (x *Group) GetVersion() uint64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *Group) GetCreatedMs() int64 {
+	if x != nil {
+		return x.CreatedMs
+	}
+	return 0
+}
+
+func (x *Group) GetLeft() bool {
+	if x != nil {
+		return x.Left
+	}
+	return false
+}
+
+func (x *Group) GetDistributionId() []byte {
+	if x != nil {
+		return x.DistributionId
+	}
+	return nil
+}
+
+func (x *Group) GetDistributedTo() []string {
+	if x != nil {
+		return x.DistributedTo
+	}
+	return nil
+}
+
+// GroupReceipts tracks the ticks of one outgoing group message.
+type GroupReceipts struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	GroupId       []byte                 `protobuf:"bytes,1,opt,name=group_id,json=groupId,proto3" json:"group_id,omitempty"`
+	Devices       []string               `protobuf:"bytes,2,rep,name=devices,proto3" json:"devices,omitempty"`                                                                                // "user.device" the message was sent to
+	Delivered     map[string]int64       `protobuf:"bytes,3,rep,name=delivered,proto3" json:"delivered,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"` // "user.device" -> ms
+	Read          map[string]int64       `protobuf:"bytes,4,rep,name=read,proto3" json:"read,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`           // user -> ms
+	Members       []string               `protobuf:"bytes,5,rep,name=members,proto3" json:"members,omitempty"`                                                                                // users (besides us) expected to read
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GroupReceipts) Reset() {
+	*x = GroupReceipts{}
+	mi := &file_local_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GroupReceipts) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GroupReceipts) ProtoMessage() {}
+
+func (x *GroupReceipts) ProtoReflect() protoreflect.Message {
+	mi := &file_local_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GroupReceipts.ProtoReflect.Descriptor instead.
+func (*GroupReceipts) Descriptor() ([]byte, []int) {
+	return file_local_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *GroupReceipts) GetGroupId() []byte {
+	if x != nil {
+		return x.GroupId
+	}
+	return nil
+}
+
+func (x *GroupReceipts) GetDevices() []string {
+	if x != nil {
+		return x.Devices
+	}
+	return nil
+}
+
+func (x *GroupReceipts) GetDelivered() map[string]int64 {
+	if x != nil {
+		return x.Delivered
+	}
+	return nil
+}
+
+func (x *GroupReceipts) GetRead() map[string]int64 {
+	if x != nil {
+		return x.Read
+	}
+	return nil
+}
+
+func (x *GroupReceipts) GetMembers() []string {
+	if x != nil {
+		return x.Members
+	}
+	return nil
+}
+
 var File_local_proto protoreflect.FileDescriptor
 
 const file_local_proto_rawDesc = "" +
@@ -506,7 +840,7 @@ const file_local_proto_rawDesc = "" +
 	"\n" +
 	"device_ids\x18\x01 \x03(\rR\tdeviceIds\x12\x1d\n" +
 	"\n" +
-	"updated_ms\x18\x02 \x01(\x03R\tupdatedMs\"\xfb\x03\n" +
+	"updated_ms\x18\x02 \x01(\x03R\tupdatedMs\"\xd6\x04\n" +
 	"\vHistoryItem\x12\x1d\n" +
 	"\n" +
 	"message_id\x18\x01 \x01(\fR\tmessageId\x12\x12\n" +
@@ -530,7 +864,44 @@ const file_local_proto_rawDesc = "" +
 	"\n" +
 	"attachment\x18\x0f \x01(\fR\n" +
 	"attachment\x12'\n" +
-	"\x0fattachment_path\x18\x10 \x01(\tR\x0eattachmentPath*\\\n" +
+	"\x0fattachment_path\x18\x10 \x01(\tR\x0eattachmentPath\x12\x19\n" +
+	"\bgroup_id\x18\x11 \x01(\fR\agroupId\x12\x1f\n" +
+	"\vgroup_event\x18\x12 \x01(\fR\n" +
+	"groupEvent\x12\x1d\n" +
+	"\n" +
+	"group_name\x18\x13 \x01(\tR\tgroupName\"\xb1\x01\n" +
+	"\x11TrustedDeviceList\x12)\n" +
+	"\x10primary_identity\x18\x01 \x01(\fR\x0fprimaryIdentity\x12\x18\n" +
+	"\aversion\x18\x02 \x01(\x04R\aversion\x12\x18\n" +
+	"\acontent\x18\x03 \x01(\fR\acontent\x12\x1c\n" +
+	"\tsignature\x18\x04 \x01(\fR\tsignature\x12\x1f\n" +
+	"\vverified_ms\x18\x05 \x01(\x03R\n" +
+	"verifiedMs\"=\n" +
+	"\x11GroupMemberRecord\x12\x12\n" +
+	"\x04user\x18\x01 \x01(\tR\x04user\x12\x14\n" +
+	"\x05admin\x18\x02 \x01(\bR\x05admin\"\x91\x02\n" +
+	"\x05Group\x12\x19\n" +
+	"\bgroup_id\x18\x01 \x01(\fR\agroupId\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12<\n" +
+	"\amembers\x18\x03 \x03(\v2\".parley.local.v1.GroupMemberRecordR\amembers\x12\x18\n" +
+	"\aversion\x18\x04 \x01(\x04R\aversion\x12\x1d\n" +
+	"\n" +
+	"created_ms\x18\x05 \x01(\x03R\tcreatedMs\x12\x12\n" +
+	"\x04left\x18\x06 \x01(\bR\x04left\x12'\n" +
+	"\x0fdistribution_id\x18\a \x01(\fR\x0edistributionId\x12%\n" +
+	"\x0edistributed_to\x18\b \x03(\tR\rdistributedTo\"\xe0\x02\n" +
+	"\rGroupReceipts\x12\x19\n" +
+	"\bgroup_id\x18\x01 \x01(\fR\agroupId\x12\x18\n" +
+	"\adevices\x18\x02 \x03(\tR\adevices\x12K\n" +
+	"\tdelivered\x18\x03 \x03(\v2-.parley.local.v1.GroupReceipts.DeliveredEntryR\tdelivered\x12<\n" +
+	"\x04read\x18\x04 \x03(\v2(.parley.local.v1.GroupReceipts.ReadEntryR\x04read\x12\x18\n" +
+	"\amembers\x18\x05 \x03(\tR\amembers\x1a<\n" +
+	"\x0eDeliveredEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\x1a7\n" +
+	"\tReadEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01*\\\n" +
 	"\x06Status\x12\x16\n" +
 	"\x12STATUS_UNSPECIFIED\x10\x00\x12\v\n" +
 	"\aPENDING\x10\x01\x12\b\n" +
@@ -553,21 +924,30 @@ func file_local_proto_rawDescGZIP() []byte {
 }
 
 var file_local_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_local_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
+var file_local_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
 var file_local_proto_goTypes = []any{
-	(Status)(0),         // 0: parley.local.v1.Status
-	(*Account)(nil),     // 1: parley.local.v1.Account
-	(*ServerPin)(nil),   // 2: parley.local.v1.ServerPin
-	(*Devices)(nil),     // 3: parley.local.v1.Devices
-	(*HistoryItem)(nil), // 4: parley.local.v1.HistoryItem
+	(Status)(0),               // 0: parley.local.v1.Status
+	(*Account)(nil),           // 1: parley.local.v1.Account
+	(*ServerPin)(nil),         // 2: parley.local.v1.ServerPin
+	(*Devices)(nil),           // 3: parley.local.v1.Devices
+	(*HistoryItem)(nil),       // 4: parley.local.v1.HistoryItem
+	(*TrustedDeviceList)(nil), // 5: parley.local.v1.TrustedDeviceList
+	(*GroupMemberRecord)(nil), // 6: parley.local.v1.GroupMemberRecord
+	(*Group)(nil),             // 7: parley.local.v1.Group
+	(*GroupReceipts)(nil),     // 8: parley.local.v1.GroupReceipts
+	nil,                       // 9: parley.local.v1.GroupReceipts.DeliveredEntry
+	nil,                       // 10: parley.local.v1.GroupReceipts.ReadEntry
 }
 var file_local_proto_depIdxs = []int32{
-	0, // 0: parley.local.v1.HistoryItem.status:type_name -> parley.local.v1.Status
-	1, // [1:1] is the sub-list for method output_type
-	1, // [1:1] is the sub-list for method input_type
-	1, // [1:1] is the sub-list for extension type_name
-	1, // [1:1] is the sub-list for extension extendee
-	0, // [0:1] is the sub-list for field type_name
+	0,  // 0: parley.local.v1.HistoryItem.status:type_name -> parley.local.v1.Status
+	6,  // 1: parley.local.v1.Group.members:type_name -> parley.local.v1.GroupMemberRecord
+	9,  // 2: parley.local.v1.GroupReceipts.delivered:type_name -> parley.local.v1.GroupReceipts.DeliveredEntry
+	10, // 3: parley.local.v1.GroupReceipts.read:type_name -> parley.local.v1.GroupReceipts.ReadEntry
+	4,  // [4:4] is the sub-list for method output_type
+	4,  // [4:4] is the sub-list for method input_type
+	4,  // [4:4] is the sub-list for extension type_name
+	4,  // [4:4] is the sub-list for extension extendee
+	0,  // [0:4] is the sub-list for field type_name
 }
 
 func init() { file_local_proto_init() }
@@ -581,7 +961,7 @@ func file_local_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_local_proto_rawDesc), len(file_local_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   4,
+			NumMessages:   10,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -1,0 +1,62 @@
+package bench
+
+import (
+	"context"
+	"testing"
+	"time"
+)
+
+func TestMsgs(t *testing.T) {
+	_, common := startNode(t, NodeConfig("", nil))
+	tests := []struct {
+		name string
+		rate int
+	}{
+		{"paced", 1000},
+		{"max", 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			r, err := Msgs(ctx, MsgsConfig{Common: common, Pairs: 20, Rate: tc.rate, Duration: 2 * time.Second})
+			if err != nil {
+				t.Fatalf("%v\n%s", err, r.JSON())
+			}
+			m := decodeLast(t, r)
+			t.Logf("%s", r.JSON())
+			if m["exactly_once"] != true {
+				t.Errorf("exactly_once = %v", m["exactly_once"])
+			}
+			for _, k := range []string{"missing", "duplicates", "send_errors", "foreign", "unanswered"} {
+				if v := num(t, m, k); v != 0 {
+					t.Errorf("%s = %v, want 0", k, v)
+				}
+			}
+			sent, delivered := num(t, m, "sent"), num(t, m, "delivered")
+			if sent == 0 || delivered != sent || num(t, m, "acked") != sent {
+				t.Errorf("sent %v acked %v delivered %v: want all equal and > 0", sent, m["acked"], delivered)
+			}
+			if tc.rate > 0 {
+				// 1,000/s for 2 s: the schedule sends 2,000 (±1 per pair).
+				if sent < 1980 || sent > 2020 {
+					t.Errorf("sent = %v at 1,000/s for 2 s", sent)
+				}
+			}
+			rate := num(t, m, "delivered_msgs_per_s")
+			if rate <= 0 || rate > sent/2*1.01 {
+				t.Errorf("delivered_msgs_per_s = %v for %v sent in 2 s", rate, sent)
+			}
+			p50, p99 := num(t, m, "latency_p50_ms"), num(t, m, "latency_p99_ms")
+			if p50 <= 0 || p99 < p50 || p99 > 10_000 {
+				t.Errorf("latency p50 %v p99 %v", p50, p99)
+			}
+			if ft := num(t, m, "first_tick_p50_ms"); ft <= 0 {
+				t.Errorf("first_tick_p50_ms = %v", ft)
+			}
+			if num(t, m, "node_cpu_us_per_msg") <= 0 {
+				t.Errorf("node_cpu_us_per_msg missing or zero")
+			}
+		})
+	}
+}

@@ -1,0 +1,140 @@
+package bench
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// clockTicks is USER_HZ, 100 on every Linux architecture Go supports;
+// /proc/PID/stat counts CPU time in it.
+const clockTicks = 100
+
+// ProcSample is one reading of a process and of the kernel.
+type ProcSample struct {
+	At        time.Time
+	RSS       int64 // bytes, VmRSS
+	CPU       time.Duration
+	Threads   int
+	Slab      int64 // bytes, system-wide
+	SUnreclm  int64 // bytes, system-wide SUnreclaim
+	MemTotal  int64 // bytes
+	TCPInUse  int64 // sockets, /proc/net/sockstat
+	TCPMemPgs int64 // pages of TCP buffer memory
+}
+
+// sampleProc reads pid's memory and CPU plus the kernel's slab and socket
+// figures. pid 0 reads only the kernel.
+func sampleProc(pid int) (ProcSample, error) {
+	s := ProcSample{At: time.Now()}
+	if pid > 0 {
+		st, err := readKV(fmt.Sprintf("/proc/%d/status", pid))
+		if err != nil {
+			return s, err
+		}
+		s.RSS = st["VmRSS"] * 1024
+		s.Threads = int(st["Threads"])
+		cpu, err := procCPU(pid)
+		if err != nil {
+			return s, err
+		}
+		s.CPU = cpu
+	}
+	mi, err := readKV("/proc/meminfo")
+	if err != nil {
+		return s, err
+	}
+	s.Slab, s.SUnreclm, s.MemTotal = mi["Slab"]*1024, mi["SUnreclaim"]*1024, mi["MemTotal"]*1024
+	if b, err := os.ReadFile("/proc/net/sockstat"); err == nil {
+		s.TCPInUse, s.TCPMemPgs = parseSockstat(b)
+	}
+	return s, nil
+}
+
+// readKV parses "Key:   123 kB" lines (status, meminfo); values keep their
+// unit (kB for sizes).
+func readKV(path string) (map[string]int64, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("bench: %w", err)
+	}
+	out := make(map[string]int64)
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for sc.Scan() {
+		k, v, ok := strings.Cut(sc.Text(), ":")
+		if !ok {
+			continue
+		}
+		f := strings.Fields(v)
+		if len(f) == 0 {
+			continue
+		}
+		if n, err := strconv.ParseInt(f[0], 10, 64); err == nil {
+			out[k] = n
+		}
+	}
+	return out, nil
+}
+
+// procCPU is utime+stime of pid.
+func procCPU(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, fmt.Errorf("bench: %w", err)
+	}
+	return parseStatCPU(b)
+}
+
+// parseStatCPU reads fields 14 (utime) and 15 (stime) of /proc/PID/stat.
+// The command name (field 2) may hold spaces and parentheses, so fields
+// are counted from the last ')'.
+func parseStatCPU(b []byte) (time.Duration, error) {
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("bench: /proc stat: no command name")
+	}
+	f := strings.Fields(string(b[i+1:]))
+	// f[0] is field 3 (state); utime is field 14 → f[11].
+	if len(f) < 13 {
+		return 0, fmt.Errorf("bench: /proc stat: %d fields", len(f))
+	}
+	u, err1 := strconv.ParseInt(f[11], 10, 64)
+	s, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil || u < 0 || s < 0 {
+		return 0, fmt.Errorf("bench: /proc stat: bad utime/stime %q %q", f[11], f[12])
+	}
+	return time.Duration(u+s) * time.Second / clockTicks, nil
+}
+
+// parseSockstat returns "TCP: inuse N … mem M".
+func parseSockstat(b []byte) (inuse, mem int64) {
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 || f[0] != "TCP:" {
+			continue
+		}
+		for i := 1; i+1 < len(f); i += 2 {
+			n, _ := strconv.ParseInt(f[i+1], 10, 64)
+			switch f[i] {
+			case "inuse":
+				inuse = n
+			case "mem":
+				mem = n
+			}
+		}
+	}
+	return inuse, mem
+}
+
+// selfRSS is this process's VmRSS in bytes (0 if unreadable).
+func selfRSS() int64 {
+	st, err := readKV("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	return st["VmRSS"] * 1024
+}
