@@ -3,20 +3,19 @@ package keys
 import (
 	"sync"
 	"time"
-
-	"github.com/parley-im/parley/protocol"
 )
 
-// limiter is a token bucket per requesting device: rate tokens per minute,
-// at most rate in the bucket. Full buckets carry no information, so sweep
-// drops them and the map only holds devices that fetched recently.
-type limiter struct {
-	rate float64 // tokens per minute, also the burst
-	now  func() time.Time
+// limiter is a token bucket per key: rate tokens per minute, at most burst
+// in the bucket. Full buckets carry no information, so sweep drops them and
+// the map only holds keys that fetched recently.
+type limiter[K comparable] struct {
+	rate  float64 // tokens per minute
+	burst float64
+	now   func() time.Time
 
 	mu      sync.Mutex
-	buckets map[protocol.Address]*bucket // guarded by mu
-	sweepAt time.Time                    // guarded by mu
+	buckets map[K]*bucket // guarded by mu
+	sweepAt time.Time     // guarded by mu
 }
 
 type bucket struct {
@@ -24,12 +23,12 @@ type bucket struct {
 	at     time.Time
 }
 
-func newLimiter(perMinute int, now func() time.Time) *limiter {
-	return &limiter{rate: float64(perMinute), now: now, buckets: make(map[protocol.Address]*bucket)}
+func newLimiter[K comparable](perMinute float64, burst int, now func() time.Time) *limiter[K] {
+	return &limiter[K]{rate: perMinute, burst: float64(max(burst, 1)), now: now, buckets: make(map[K]*bucket)}
 }
 
 // take removes n tokens for who, or reports how long until n are available.
-func (l *limiter) take(who protocol.Address, n int) (ok bool, retryAfter time.Duration) {
+func (l *limiter[K]) take(who K, n int) (ok bool, retryAfter time.Duration) {
 	now := l.now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -39,7 +38,7 @@ func (l *limiter) take(who protocol.Address, n int) (ok bool, retryAfter time.Du
 	}
 	b := l.buckets[who]
 	if b == nil {
-		b = &bucket{tokens: l.rate, at: now}
+		b = &bucket{tokens: l.burst, at: now}
 		l.buckets[who] = b
 	}
 	l.refillLocked(b, now)
@@ -48,7 +47,7 @@ func (l *limiter) take(who protocol.Address, n int) (ok bool, retryAfter time.Du
 		b.tokens -= need
 		return true, 0
 	}
-	if need > l.rate {
+	if need > l.burst {
 		// Never satisfiable in one go; say "a minute" rather than forever.
 		return false, time.Minute
 	}
@@ -56,17 +55,17 @@ func (l *limiter) take(who protocol.Address, n int) (ok bool, retryAfter time.Du
 	return false, time.Duration(missing / l.rate * float64(time.Minute))
 }
 
-func (l *limiter) refillLocked(b *bucket, now time.Time) {
+func (l *limiter[K]) refillLocked(b *bucket, now time.Time) {
 	if el := now.Sub(b.at); el > 0 {
-		b.tokens = min(l.rate, b.tokens+el.Minutes()*l.rate)
+		b.tokens = min(l.burst, b.tokens+el.Minutes()*l.rate)
 		b.at = now
 	}
 }
 
-func (l *limiter) sweepLocked(now time.Time) {
+func (l *limiter[K]) sweepLocked(now time.Time) {
 	for k, b := range l.buckets {
 		l.refillLocked(b, now)
-		if b.tokens >= l.rate {
+		if b.tokens >= l.burst {
 			delete(l.buckets, k)
 		}
 	}

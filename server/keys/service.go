@@ -18,9 +18,18 @@ type Config struct {
 	// LowThreshold: a fetch that leaves fewer one-time prekeys or KEM prekeys
 	// than this triggers Notify. Default 20.
 	LowThreshold int
-	// FetchRate is the bundles one requesting device may fetch per minute
-	// (also the burst). Default 120.
+	// FetchRate is the bundles one requesting device may fetch per minute.
+	// Default 120.
 	FetchRate int
+	// FetchBurst is how many bundles a device may fetch at once before
+	// FetchRate applies: large enough for the first message to a full group
+	// (one bundle per member device). Default 2048.
+	FetchBurst int
+	// PairRate and PairBurst bound the bundles one requesting device may take
+	// from the devices of ONE user (per hour, and at once), so the large
+	// burst above cannot be used to drain a single user's prekeys. Defaults
+	// 20 per hour, burst 20.
+	PairRate, PairBurst int
 	// Notify is called (synchronously, so keep it cheap) when a fetch took a
 	// device's stock under LowThreshold. Nil: nobody is told.
 	Notify func(addr protocol.Address, low *pb.PrekeysLow)
@@ -30,7 +39,14 @@ type Config struct {
 // Service is the keys service. Safe for concurrent use.
 type Service struct {
 	cfg     Config
-	limiter *limiter
+	limiter *limiter[protocol.Address] // per requesting device
+	pairs   *limiter[fetchPair]        // per requesting device and target user
+}
+
+// fetchPair is the key of the per-target limit.
+type fetchPair struct {
+	requester protocol.Address
+	target    string
 }
 
 // New returns a keys service over cfg.Store.
@@ -41,10 +57,23 @@ func New(cfg Config) *Service {
 	if cfg.FetchRate <= 0 {
 		cfg.FetchRate = 120
 	}
+	if cfg.FetchBurst <= 0 {
+		cfg.FetchBurst = 2048
+	}
+	if cfg.PairRate <= 0 {
+		cfg.PairRate = 20
+	}
+	if cfg.PairBurst <= 0 {
+		cfg.PairBurst = 20
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Service{cfg: cfg, limiter: newLimiter(cfg.FetchRate, cfg.Now)}
+	return &Service{
+		cfg:     cfg,
+		limiter: newLimiter[protocol.Address](float64(cfg.FetchRate), cfg.FetchBurst, cfg.Now),
+		pairs:   newLimiter[fetchPair](float64(cfg.PairRate)/60, cfg.PairBurst, cfg.Now),
+	}
 }
 
 // Threshold is the low-water mark devices are told about.
@@ -248,6 +277,9 @@ func (s *Service) Fetch(ctx context.Context, requester protocol.Address, user st
 	}
 	if len(want) == 0 {
 		return nil, protocol.Errorf(pb.ErrorCode_NOT_FOUND, "user %q has no devices", user)
+	}
+	if ok, wait := s.pairs.take(fetchPair{requester, user}, len(want)); !ok {
+		return nil, &protocol.Error{Code: pb.ErrorCode_RATE_LIMITED, Reason: "too many bundle fetches for " + user, RetryAfterMS: uint64(max(wait.Milliseconds(), 1))}
 	}
 	if ok, wait := s.limiter.take(requester, len(want)); !ok {
 		return nil, &protocol.Error{Code: pb.ErrorCode_RATE_LIMITED, Reason: "too many bundle fetches", RetryAfterMS: uint64(max(wait.Milliseconds(), 1))}
