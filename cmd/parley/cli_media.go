@@ -25,16 +25,27 @@ type attachmentJSON struct {
 	Error string `json:"error,omitempty"`
 }
 
-// sendTextOrFile sends a text, or the file at path with the caption.
-func sendTextOrFile(ctx context.Context, d *device, to, text, path, caption string) (client.MessageID, error) {
+// sendTextOrFile sends a text, or the file at path with the caption, to
+// a user or (group set) to the group named by to.
+func sendTextOrFile(ctx context.Context, d *device, to string, group bool, text, path, caption string) (client.MessageID, error) {
 	if path == "" {
+		if group {
+			return d.SendGroup(ctx, to, text)
+		}
 		return d.Send(ctx, to, text)
 	}
 	if caption == "" {
 		caption = text
 	}
 	bar := newProgress(os.Stderr, filepath.Base(path))
-	id, err := d.SendFile(ctx, to, path, client.FileOptions{Caption: caption, Progress: bar.update})
+	opts := client.FileOptions{Caption: caption, Progress: bar.update}
+	var id client.MessageID
+	var err error
+	if group {
+		id, err = d.SendGroupFile(ctx, to, path, opts)
+	} else {
+		id, err = d.SendFile(ctx, to, path, opts)
+	}
 	bar.done(err)
 	return id, err
 }

@@ -45,8 +45,8 @@ func runRegister(ctx context.Context, g *globalFlags, args []string) error {
 }
 
 func runSend(ctx context.Context, g *globalFlags, args []string) error {
-	fs := newFlagSet("send", "send USER TEXT | send --group NAME TEXT | send USER --file PATH [--caption TEXT] [--wait sent|delivered|read] [--timeout D]")
-	group := fs.String("group", "", "send TEXT to this group (cli_group.go)")
+	fs := newFlagSet("send", "send USER TEXT | send --group NAME TEXT | send (USER | --group NAME) --file PATH [--caption TEXT] [--wait sent|delivered|read] [--timeout D]")
+	group := fs.String("group", "", "send TEXT or --file to this group (cli_group.go)")
 	file := fs.String("file", "", "send this file (encrypted, uploaded to the node; cli_media.go)")
 	caption := fs.String("caption", "", "caption shown with --file")
 	wait := fs.String("wait", "sent", "return after this tick: sent (✓), delivered (✓✓) or read")
@@ -76,12 +76,7 @@ func runSend(ctx context.Context, g *globalFlags, args []string) error {
 	if err := d.connect(ctx, g); err != nil {
 		return err
 	}
-	var id client.MessageID
-	if *group != "" {
-		id, err = d.SendGroup(ctx, to, text)
-	} else {
-		id, err = sendTextOrFile(ctx, d, to, text, *file, *caption)
-	}
+	id, err := sendTextOrFile(ctx, d, to, *group != "", text, *file, *caption)
 	if err != nil {
 		return friendly(err, g)
 	}
