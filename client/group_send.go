@@ -52,6 +52,17 @@ func (c *Client) SendGroup(ctx context.Context, group, text string) (MessageID, 
 		Text: text, SentAtMs: now, ReceivedAtMs: now, Status: localpb.Status_PENDING, StatusAtMs: now,
 		GroupId: g.ID[:], GroupName: g.Name,
 	}
+	return id, c.sendGroupContent(ctx, cn, g, id, content, item)
+}
+
+// sendGroupContent sends content (whose SyncGroupId is g's) to the group
+// under the sender key, retrying with a refreshed group when the node's
+// device set differs, and marks item ✓ once the node stored it.
+func (c *Client) sendGroupContent(ctx context.Context, cn *conn, g Group, id MessageID, content *pb.Content, item *localpb.HistoryItem) error {
+	a, _, err := c.account()
+	if err != nil {
+		return err
+	}
 	stored := false
 	for attempt := 0; ; attempt++ {
 		if attempt > 0 {
@@ -59,13 +70,13 @@ func (c *Client) SendGroup(ctx context.Context, group, text string) (MessageID, 
 			// device lists) and start over with it.
 			if _, err := c.groupRequest(ctx, &pb.ClientFrame{Body: &pb.ClientFrame_GroupGet{GroupGet: &pb.GroupGet{GroupId: g.ID[:]}}}); err != nil {
 				c.failItem(ctx, item, err)
-				return id, err
+				return err
 			}
 		}
 		send, err := c.prepareGroupSend(ctx, cn, g.ID, id, content, item, !stored)
 		if err != nil {
 			c.failItem(ctx, item, err)
-			return id, err
+			return err
 		}
 		stored = true
 		if h := c.testHookGroupSend.Load(); h != nil {
@@ -78,13 +89,13 @@ func (c *Client) SendGroup(ctx context.Context, group, text string) (MessageID, 
 		}
 		if err != nil {
 			c.failItem(ctx, item, err)
-			return id, err
+			return err
 		}
 		ack := r.GetSendAck()
 		if ack == nil || string(ack.GetMessageId()) != string(id[:]) {
-			return id, fmt.Errorf("group send: unexpected reply %T", r.GetBody())
+			return fmt.Errorf("group send: unexpected reply %T", r.GetBody())
 		}
-		return id, c.updateStatus(ctx, a.User, []MessageID{id}, StatusSent, ack.GetServerTimeMs(), "")
+		return c.updateStatus(ctx, a.User, []MessageID{id}, StatusSent, ack.GetServerTimeMs(), "")
 	}
 }
 

@@ -33,7 +33,7 @@ const (
 	maxURLSize       = 2 << 10
 )
 
-// FileOptions tunes SendFile.
+// FileOptions tunes SendFile and SendGroupFile.
 type FileOptions struct {
 	// Caption is shown with the file (UTF-8, at most MaxCaptionSize bytes).
 	Caption string
@@ -72,8 +72,8 @@ func (c *Client) SendFile(ctx context.Context, to, path string, opts FileOptions
 	if err := protocol.ValidateHandle(to); err != nil {
 		return id, err
 	}
-	if len(opts.Caption) > MaxCaptionSize || !utf8.ValidString(opts.Caption) {
-		return id, fmt.Errorf("%w: caption must be valid UTF-8 of at most %d bytes", ErrTextTooLong, MaxCaptionSize)
+	if err := checkCaption(opts.Caption); err != nil {
+		return id, err
 	}
 	a, _, err := c.account()
 	if err != nil {
@@ -86,26 +86,55 @@ func (c *Client) SendFile(ctx context.Context, to, path string, opts FileOptions
 	if err != nil {
 		return id, err
 	}
+	att, abs, err := c.uploadAttachment(ctx, cn, path, opts)
+	if err != nil {
+		return id, err
+	}
+	if id, err = c.newMessageID(); err != nil {
+		return id, err
+	}
+	now := c.cfg.Now().UnixMilli()
+	content := &pb.Content{Body: &pb.Content_Attachment{Attachment: att}, SentAtMs: now}
+	item := &localpb.HistoryItem{
+		MessageId: id[:], Peer: to, Outgoing: true, From: a.User, FromDevice: a.DeviceId,
+		Text: att.Caption, SentAtMs: now, ReceivedAtMs: now, Status: localpb.Status_PENDING, StatusAtMs: now,
+		Attachment: mustMarshal(att), AttachmentPath: abs,
+	}
+	return id, c.sendContent(ctx, to, id, content, item, false)
+}
+
+func checkCaption(caption string) error {
+	if len(caption) > MaxCaptionSize || !utf8.ValidString(caption) {
+		return fmt.Errorf("%w: caption must be valid UTF-8 of at most %d bytes", ErrTextTooLong, MaxCaptionSize)
+	}
+	return nil
+}
+
+// uploadAttachment encrypts the file at path with a fresh media key and
+// uploads the ciphertext through cn's node. It returns the Attachment to
+// send (URL, key, hashes, metadata) and the file's absolute path. One
+// upload serves every recipient device: 1:1 and group sends share it.
+func (c *Client) uploadAttachment(ctx context.Context, cn *conn, path string, opts FileOptions) (*pb.Attachment, string, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
-		return id, fmt.Errorf("send file: %w", err)
+		return nil, "", fmt.Errorf("send file: %w", err)
 	}
 	f, err := os.Open(abs)
 	if err != nil {
-		return id, fmt.Errorf("send file: %w", err)
+		return nil, "", fmt.Errorf("send file: %w", err)
 	}
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
-		return id, fmt.Errorf("send file: %w", err)
+		return nil, "", fmt.Errorf("send file: %w", err)
 	}
 	if !fi.Mode().IsRegular() {
-		return id, fmt.Errorf("send file: %s is not a regular file", path)
+		return nil, "", fmt.Errorf("send file: %s is not a regular file", path)
 	}
 	att := &pb.Attachment{FileName: cleanFileName(fi.Name()), Size: fi.Size(), Caption: opts.Caption}
 	att.Mime, err = detectMIME(f, att.FileName, opts.MIME)
 	if err != nil {
-		return id, err
+		return nil, "", err
 	}
 	if strings.HasPrefix(att.Mime, "image/") {
 		if th, w, h, err := makeThumbnail(f); err == nil {
@@ -119,41 +148,30 @@ func (c *Client) SendFile(ctx context.Context, to, path string, opts FileOptions
 	// the message is sent, and a resumed upload re-reads from the middle.
 	tmp, err := os.CreateTemp(opts.TempDir, "parley-upload-*")
 	if err != nil {
-		return id, fmt.Errorf("send file: %w", err)
+		return nil, "", fmt.Errorf("send file: %w", err)
 	}
 	defer func() { tmp.Close(); os.Remove(tmp.Name()) }()
 	if err := c.encryptFile(ctx, f, tmp, att); err != nil {
-		return id, err
+		return nil, "", err
 	}
 
 	r, err := cn.request(ctx, &pb.ClientFrame{Body: &pb.ClientFrame_UploadSlot{UploadSlot: &pb.UploadSlotRequest{Size: att.CiphertextSize}}})
 	if err != nil {
 		var pe *protocol.Error
 		if errors.As(err, &pe) && pe.Code == pb.ErrorCode_TOO_LARGE {
-			return id, fmt.Errorf("%w: %s", ErrFileTooLarge, pe.Reason)
+			return nil, "", fmt.Errorf("%w: %s", ErrFileTooLarge, pe.Reason)
 		}
-		return id, fmt.Errorf("upload slot: %w", err)
+		return nil, "", fmt.Errorf("upload slot: %w", err)
 	}
 	slot := r.GetUploadSlot()
 	if slot == nil || validMediaURL(slot.GetUploadUrl()) != nil || validMediaURL(slot.GetDownloadUrl()) != nil {
-		return id, fmt.Errorf("upload slot: unexpected reply %T", r.GetBody())
+		return nil, "", fmt.Errorf("upload slot: unexpected reply %T", r.GetBody())
 	}
 	if err := c.tusUpload(ctx, slot, tmp, att.CiphertextSize, opts.Progress); err != nil {
-		return id, err
+		return nil, "", err
 	}
 	att.Url = slot.GetDownloadUrl()
-
-	if id, err = c.newMessageID(); err != nil {
-		return id, err
-	}
-	now := c.cfg.Now().UnixMilli()
-	content := &pb.Content{Body: &pb.Content_Attachment{Attachment: att}, SentAtMs: now}
-	item := &localpb.HistoryItem{
-		MessageId: id[:], Peer: to, Outgoing: true, From: a.User, FromDevice: a.DeviceId,
-		Text: att.Caption, SentAtMs: now, ReceivedAtMs: now, Status: localpb.Status_PENDING, StatusAtMs: now,
-		Attachment: mustMarshal(att), AttachmentPath: abs,
-	}
-	return id, c.sendContent(ctx, to, id, content, item, false)
+	return att, abs, nil
 }
 
 // encryptFile streams f through mediacrypt into tmp and fills in the key,
