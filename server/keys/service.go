@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/parley-im/parley/server/limits"
 	"time"
 
 	"github.com/parley-im/parley/protocol"
@@ -39,8 +40,8 @@ type Config struct {
 // Service is the keys service. Safe for concurrent use.
 type Service struct {
 	cfg     Config
-	limiter *limiter[protocol.Address] // per requesting device
-	pairs   *limiter[fetchPair]        // per requesting device and target user
+	limiter *limits.Bucket[protocol.Address] // per requesting device
+	pairs   *limits.Bucket[fetchPair]        // per requesting device and target user
 }
 
 // fetchPair is the key of the per-target limit.
@@ -71,8 +72,8 @@ func New(cfg Config) *Service {
 	}
 	return &Service{
 		cfg:     cfg,
-		limiter: newLimiter[protocol.Address](float64(cfg.FetchRate), cfg.FetchBurst, cfg.Now),
-		pairs:   newLimiter[fetchPair](float64(cfg.PairRate)/60, cfg.PairBurst, cfg.Now),
+		limiter: limits.NewBucket[protocol.Address](cfg.FetchRate, cfg.FetchBurst, cfg.Now),
+		pairs:   limits.NewBucketRate[fetchPair](float64(cfg.PairRate)/60, cfg.PairBurst, cfg.Now),
 	}
 }
 
@@ -278,10 +279,10 @@ func (s *Service) Fetch(ctx context.Context, requester protocol.Address, user st
 	if len(want) == 0 {
 		return nil, protocol.Errorf(pb.ErrorCode_NOT_FOUND, "user %q has no devices", user)
 	}
-	if ok, wait := s.pairs.take(fetchPair{requester, user}, len(want)); !ok {
+	if ok, wait := s.pairs.TakeN(fetchPair{requester, user}, len(want)); !ok {
 		return nil, &protocol.Error{Code: pb.ErrorCode_RATE_LIMITED, Reason: "too many bundle fetches for " + user, RetryAfterMS: uint64(max(wait.Milliseconds(), 1))}
 	}
-	if ok, wait := s.limiter.take(requester, len(want)); !ok {
+	if ok, wait := s.limiter.TakeN(requester, len(want)); !ok {
 		return nil, &protocol.Error{Code: pb.ErrorCode_RATE_LIMITED, Reason: "too many bundle fetches", RetryAfterMS: uint64(max(wait.Milliseconds(), 1))}
 	}
 	out := &pb.Bundles{User: user, Bundles: make([]*pb.Bundle, 0, len(want))}

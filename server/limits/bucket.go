@@ -27,17 +27,29 @@ type bucket struct {
 // burst (perMinute when burst <= 0). perMinute <= 0 means unlimited. now
 // defaults to time.Now.
 func NewBucket[K comparable](perMinute, burst int, now func() time.Time) *Bucket[K] {
+	return NewBucketRate[K](float64(perMinute), burst, now)
+}
+
+// NewBucketRate is NewBucket with a fractional rate, for limits counted per
+// hour (perMinute = perHour/60).
+func NewBucketRate[K comparable](perMinute float64, burst int, now func() time.Time) *Bucket[K] {
 	if now == nil {
 		now = time.Now
 	}
 	if burst <= 0 {
-		burst = perMinute
+		burst = max(int(perMinute), 1)
 	}
-	return &Bucket[K]{rate: float64(perMinute), burst: float64(burst), now: now, buckets: make(map[K]*bucket)}
+	return &Bucket[K]{rate: perMinute, burst: float64(burst), now: now, buckets: make(map[K]*bucket)}
 }
 
 // Take removes one token for k, or reports how long until one is there.
 func (l *Bucket[K]) Take(k K) (ok bool, retryAfter time.Duration) {
+	return l.TakeN(k, 1)
+}
+
+// TakeN removes n tokens for k at once, or reports how long until n are
+// there (a minute when n exceeds the burst and can never be granted).
+func (l *Bucket[K]) TakeN(k K, n int) (ok bool, retryAfter time.Duration) {
 	if l == nil || l.rate <= 0 {
 		return true, 0
 	}
@@ -54,11 +66,15 @@ func (l *Bucket[K]) Take(k K) (ok bool, retryAfter time.Duration) {
 		l.buckets[k] = b
 	}
 	l.refillLocked(b, now)
-	if b.tokens >= 1 {
-		b.tokens--
+	need := float64(n)
+	if b.tokens >= need {
+		b.tokens -= need
 		return true, 0
 	}
-	wait := time.Duration((1 - b.tokens) / l.rate * float64(time.Minute))
+	if need > l.burst {
+		return false, time.Minute
+	}
+	wait := time.Duration((need - b.tokens) / l.rate * float64(time.Minute))
 	return false, max(wait, time.Millisecond)
 }
 

@@ -64,3 +64,40 @@ func TestBucketSweepsFullBuckets(t *testing.T) {
 		t.Fatalf("%d buckets kept after they refilled, want 1", n)
 	}
 }
+
+// A burst larger than the rate lets a device fetch a big group's keys at
+// once and then holds it to the steady rate; a request above the burst can
+// never be granted and says so with a minute's wait.
+func TestTakeNBurstAboveRate(t *testing.T) {
+	now := time.Unix(1000, 0)
+	l := NewBucket[string](120, 2048, func() time.Time { return now })
+	if ok, _ := l.TakeN("alice.1", 2048); !ok {
+		t.Fatal("burst of 2048 refused")
+	}
+	if ok, wait := l.TakeN("alice.1", 1); ok || wait <= 0 {
+		t.Fatalf("take after the burst: ok=%v wait=%v, want a refusal", ok, wait)
+	}
+	now = now.Add(time.Minute)
+	if ok, _ := l.TakeN("alice.1", 120); !ok {
+		t.Fatal("a minute's refill (120) refused")
+	}
+	if ok, _ := l.TakeN("alice.1", 1); ok {
+		t.Fatal("more than the refill allowed")
+	}
+	if ok, wait := l.TakeN("bob.1", 4096); ok || wait != time.Minute {
+		t.Fatalf("request above the burst: ok=%v wait=%v, want refusal with a minute", ok, wait)
+	}
+}
+
+// Per-hour limits use a fractional per-minute rate.
+func TestBucketRatePerHour(t *testing.T) {
+	now := time.Unix(1000, 0)
+	l := NewBucketRate[string](20.0/60, 20, func() time.Time { return now })
+	if ok, _ := l.TakeN("k", 20); !ok {
+		t.Fatal("burst refused")
+	}
+	ok, wait := l.TakeN("k", 1)
+	if ok || wait < 2*time.Minute || wait > 4*time.Minute {
+		t.Fatalf("after the burst: ok=%v wait=%v, want about 3 minutes", ok, wait)
+	}
+}
