@@ -122,12 +122,11 @@ func itemText(it client.HistoryItem) string {
 	return s
 }
 
-func defaultDownloads() string {
-	h, err := os.UserHomeDir()
-	if err != nil {
-		return "downloads"
-	}
-	return filepath.Join(h, "downloads")
+// defaultDownloads is the device's own downloads folder: files received by
+// different devices (or test users) on one machine never collide, and the
+// path is printed on every receipt.
+func defaultDownloads(home string) string {
+	return filepath.Join(home, "downloads")
 }
 
 // fetch downloads a received attachment for recv; the error is returned
@@ -162,7 +161,7 @@ func (l *attachments) command(ctx context.Context, d *device, line string) bool 
 		fmt.Printf("no attachment %s (there are %d)\n", f[1], len(l.items))
 		return true
 	}
-	dir := defaultDownloads()
+	dir := defaultDownloads(d.home)
 	if len(f) == 3 {
 		dir = f[2]
 	}

@@ -58,7 +58,7 @@ func runRecv(ctx context.Context, g *globalFlags, args []string) error {
 	timeout := fs.Duration("timeout", 0, "keep receiving this long (0: until the queue is drained)")
 	count := fs.Int("count", 0, "stop after N messages (0: no limit)")
 	read := fs.Bool("read", false, "also send read receipts for what is shown")
-	downloads := fs.String("downloads", defaultDownloads(), "save received files here")
+	downloads := fs.String("downloads", defaultDownloads(g.home), "save received files here (default HOME/downloads of this device)")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
