@@ -151,26 +151,33 @@ func TestReadFrameBadStreams(t *testing.T) {
 
 // An oversized header is refused before the body is read or allocated.
 func TestOversizedHeaderNoAllocation(t *testing.T) {
-	_, _, receiver := keyedPair(t)
-	body := bytes.NewReader(make([]byte, 1<<20))
-	stream := io.MultiReader(bytes.NewReader([]byte{0xff, 0xff, 0xff}), body)
-	sc := &streamConn{r: stream, w: io.Discard}
-	r, _ := receiver(nil)
-	r.nc = sc
+	// MemStats counts the whole process, and other goroutines (the race
+	// runtime, finished tests' leftovers) can allocate during the call. Noise
+	// only adds bytes, so the least of a few tries is the refusal's own cost.
+	least := uint64(1 << 62)
+	for range 5 {
+		_, _, receiver := keyedPair(t)
+		body := bytes.NewReader(make([]byte, 1<<20))
+		stream := io.MultiReader(bytes.NewReader([]byte{0xff, 0xff, 0xff}), body)
+		sc := &streamConn{r: stream, w: io.Discard}
+		r, _ := receiver(nil)
+		r.nc = sc
 
-	var before, after runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&before)
-	_, err := r.ReadFrame()
-	runtime.ReadMemStats(&after)
-	if !errors.Is(err, ErrFrameTooLarge) {
-		t.Fatalf("ReadFrame = %v, want ErrFrameTooLarge", err)
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		_, err := r.ReadFrame()
+		runtime.ReadMemStats(&after)
+		if !errors.Is(err, ErrFrameTooLarge) {
+			t.Fatalf("ReadFrame = %v, want ErrFrameTooLarge", err)
+		}
+		if body.Len() != 1<<20 {
+			t.Fatalf("read %d body bytes after the refused header", 1<<20-body.Len())
+		}
+		least = min(least, after.TotalAlloc-before.TotalAlloc)
 	}
-	if n := after.TotalAlloc - before.TotalAlloc; n > 2048 {
-		t.Errorf("allocated %d bytes for a refused frame", n)
-	}
-	if body.Len() != 1<<20 {
-		t.Errorf("read %d body bytes after the refused header", 1<<20-body.Len())
+	if least > 2048 {
+		t.Errorf("allocated %d bytes for a refused frame", least)
 	}
 }
 
