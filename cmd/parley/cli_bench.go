@@ -33,7 +33,7 @@ func runBench(ctx context.Context, g *globalFlags, args []string) error {
 	case "plot":
 		return runBenchPlot(args)
 	case "group":
-		fmt.Fprintf(os.Stderr, "parley bench group: not available until groups land (issue 4)\n")
+		fmt.Fprintf(os.Stderr, "parley bench group: not implemented yet (groups landed after the load generator); use go test ./server -run X -bench GroupFanout\n")
 		return errUsage
 	case "conns", "msgs", "offline", "storm":
 	default:
