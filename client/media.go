@@ -18,6 +18,7 @@ import (
 
 	"github.com/parley-im/parley/client/internal/localpb"
 	"github.com/parley-im/parley/e2e/mediacrypt"
+	"github.com/parley-im/parley/internal/ioctx"
 	"github.com/parley-im/parley/protocol"
 	"github.com/parley-im/parley/protocol/pb"
 )
@@ -189,7 +190,7 @@ func (c *Client) encryptFile(ctx context.Context, f *os.File, tmp *os.File, att 
 	if err != nil {
 		return fmt.Errorf("encrypt file: %w", err)
 	}
-	n, err := io.Copy(w, ctxReader{ctx, f})
+	n, err := io.Copy(w, ioctx.Reader(ctx, f))
 	if err != nil {
 		return fmt.Errorf("encrypt file: %w", err)
 	}
@@ -442,17 +443,4 @@ func detectMIME(f *os.File, name, override string) (string, error) {
 	}
 	t, _, _ := strings.Cut(http.DetectContentType(head[:n]), ";")
 	return t, nil
-}
-
-// ctxReader stops a long copy between reads once ctx is done.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }

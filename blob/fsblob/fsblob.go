@@ -15,6 +15,7 @@ import (
 
 	"github.com/parley-im/parley/blob"
 	"github.com/parley-im/parley/blob/internal/keylock"
+	"github.com/parley-im/parley/internal/ioctx"
 )
 
 // DefaultSubdir is where the node keeps blobs inside its data directory.
@@ -91,7 +92,7 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) er
 	}
 	tmp := f.Name()
 	defer os.Remove(tmp) // after a successful link this only drops the temp name
-	_, err = io.Copy(f, ctxReader{ctx, blob.ExactReader(r, size)})
+	_, err = io.Copy(f, ioctx.Reader(ctx, blob.ExactReader(r, size)))
 	if err == nil {
 		err = f.Sync()
 	}
@@ -246,17 +247,4 @@ func notFound(err error) error {
 		return blob.ErrNotFound
 	}
 	return err
-}
-
-// ctxReader stops a long copy when the caller gives up.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/parley-im/parley/blob"
+	"github.com/parley-im/parley/internal/ioctx"
 )
 
 // maxMetaLen bounds an upload's .meta file: two decimal int64s.
@@ -153,7 +154,7 @@ func (s *Store) AppendUpload(ctx context.Context, key string, offset int64, r io
 	if err != nil {
 		return st.Offset, fmt.Errorf("fsblob: append %s: %w", key, notFound(err))
 	}
-	n, copyErr := io.Copy(f, ctxReader{ctx, io.LimitReader(r, st.Size-st.Offset)})
+	n, copyErr := io.Copy(f, ioctx.Reader(ctx, io.LimitReader(r, st.Size-st.Offset)))
 	syncErr := f.Sync()
 	if cerr := f.Close(); syncErr == nil {
 		syncErr = cerr

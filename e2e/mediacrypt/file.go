@@ -9,6 +9,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+
+	"github.com/parley-im/parley/internal/ioctx"
 )
 
 // DecryptFile decrypts the stream from src into dstPath. It writes to a
@@ -33,7 +35,7 @@ func DecryptFile(ctx context.Context, src io.Reader, key, wantCipherSHA256, want
 	}()
 
 	ctHash, ptHash := sha256.New(), sha256.New()
-	r, err := NewReader(io.TeeReader(ctxReader{ctx, src}, ctHash), key)
+	r, err := NewReader(io.TeeReader(ioctx.Reader(ctx, src), ctHash), key)
 	if err != nil {
 		return fmt.Errorf("mediacrypt: decrypt file: %w", err)
 	}
@@ -56,17 +58,4 @@ func DecryptFile(ctx context.Context, src io.Reader, key, wantCipherSHA256, want
 		return fmt.Errorf("mediacrypt: decrypt file: %w", err)
 	}
 	return nil
-}
-
-// ctxReader stops a long download between reads once ctx is done.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }

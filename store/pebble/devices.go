@@ -200,55 +200,9 @@ func (s *Store) RemoveDevice(ctx context.Context, a protocol.Address, l store.De
 		if err := s.checkListVersion(a.User, l); err != nil {
 			return err
 		}
-		v, found, err := s.get(deviceKey(a))
-		if err != nil {
-			return err
-		}
-		if !found {
-			return store.ErrNotFound
-		}
-		d, err := decodeDevice(v)
-		if err != nil {
-			return err
-		}
-		var expiries [][]byte
-		qlo, qhi := queueRange(a, 0)
-		err = s.scan(qlo, qhi, func(k, v []byte) (bool, error) {
-			exp, err := decodeEntryExpiry(v)
-			if err != nil {
-				return false, err
-			}
-			if seq, err := decodeQueueSeq(k); err == nil && !exp.IsZero() {
-				expiries = append(expiries, expiryKey(exp.UnixNano(), a, seq))
-			}
-			return true, nil
-		})
-		if err != nil {
-			return err
-		}
-		lock := s.keyLock(a)
-		lock.Lock() // no TakeBundle of this device while its keys go
-		defer lock.Unlock()
-		err = s.commitStaged(ctx, func(g *groupState) error {
-			g.sync = true
-			ranges := [][2][]byte{{qlo, qhi}}
-			for _, p := range []byte{pPreKey, pKEMPreKey} {
-				lo, hi := idRange(p, a)
-				ranges = append(ranges, [2][]byte{lo, hi})
-			}
-			for _, r := range ranges {
-				if err := g.b.DeleteRange(r[0], r[1], nil); err != nil {
-					return err
-				}
-			}
-			for _, k := range append(expiries, deviceKey(a), noiseKeyKey(d.NoiseKey), addrKey(pSignedPre, a), addrKey(pLastResort, a)) {
-				if err := g.b.Delete(k, nil); err != nil {
-					return err
-				}
-			}
-			if err := g.b.Set(removedKey(d.NoiseKey), appendAddr(nil, a), nil); err != nil {
-				return err
-			}
+		// The same deletion an operator's `devices remove` does (admin.go),
+		// plus the new signed list in the same synced batch.
+		err := s.deleteDevicesLocked(ctx, a.User, []protocol.Address{a}, func(g *groupState) error {
 			return g.b.Set(nameKey(pDeviceList, a.User), encodeDeviceList(l), nil)
 		})
 		s.devices.invalidate(a.User)
