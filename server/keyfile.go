@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/parley-im/parley/internal/secretfile"
 	"github.com/parley-im/parley/transport"
 )
 
@@ -45,7 +46,7 @@ func loadOrCreateKey(dir string) (transport.StaticKey, error) {
 	if err != nil {
 		return k, fmt.Errorf("server: node key: %w", err)
 	}
-	if err := writeNew(path, append(text, '\n')); err != nil {
+	if err := secretfile.WriteNew(path, append(text, '\n')); err != nil {
 		return k, err
 	}
 	return k, nil
@@ -70,28 +71,10 @@ func loadOrCreateToken(dir string) (string, error) {
 		return "", fmt.Errorf("server: admin token: %w", err)
 	}
 	t := base64.RawURLEncoding.EncodeToString(raw)
-	if err := writeNew(path, []byte(t+"\n")); err != nil {
+	if err := secretfile.WriteNew(path, []byte(t+"\n")); err != nil {
 		return "", err
 	}
 	return t, nil
-}
-
-// writeNew creates path 0600 and syncs it; it refuses to overwrite, so two
-// nodes started on one directory cannot replace each other's key.
-func writeNew(path string, b []byte) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return fmt.Errorf("server: create %s: %w", path, err)
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return fmt.Errorf("server: write %s: %w", path, err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("server: sync %s: %w", path, err)
-	}
-	return f.Close()
 }
 
 // ReadAdminToken and ReadAdminAddr let `parley admin --data DIR` find a

@@ -16,6 +16,7 @@ import (
 	"github.com/parley-im/parley/blob"
 	"github.com/parley-im/parley/blob/fsblob"
 	"github.com/parley-im/parley/blob/s3blob"
+	"github.com/parley-im/parley/internal/secretfile"
 	"github.com/parley-im/parley/protocol"
 	"github.com/parley-im/parley/protocol/pb"
 	"github.com/parley-im/parley/server/admin"
@@ -117,7 +118,7 @@ func New(cfg Config) (*Node, error) {
 		return fail(fmt.Errorf("server: admin listen: %w", err))
 	}
 	_ = os.Remove(filepath.Join(cfg.DataDir, adminAddrFile))
-	if err := writeNew(filepath.Join(cfg.DataDir, adminAddrFile), []byte(n.admin.Addr().String()+"\n")); err != nil {
+	if err := secretfile.WriteNew(filepath.Join(cfg.DataDir, adminAddrFile), []byte(n.admin.Addr().String()+"\n")); err != nil {
 		return fail(err)
 	}
 	if n.media, err = newMedia(cfg, n.http.Addr().String()); err != nil {

@@ -11,6 +11,8 @@ import (
 	"io/fs"
 	"os"
 	"strconv"
+
+	"github.com/parley-im/parley/internal/secretfile"
 )
 
 // A slot token is base64url(size (8 bytes) || expiry ms (8 bytes) ||
@@ -75,19 +77,7 @@ func LoadOrCreateSecret(path string) ([]byte, error) {
 	if _, err := rand.Read(b); err != nil {
 		return nil, fmt.Errorf("media: secret: %w", err)
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("media: secret: %w", err)
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("media: secret: %w", err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("media: secret: %w", err)
-	}
-	if err := f.Close(); err != nil {
+	if err := secretfile.WriteNew(path, b); err != nil {
 		return nil, fmt.Errorf("media: secret: %w", err)
 	}
 	return b, nil
