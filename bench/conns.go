@@ -150,7 +150,7 @@ func Conns(ctx context.Context, cfg ConnsConfig) (*Result, error) {
 	}
 	hs := new(Histogram)
 	var open phaseStats
-	var benchBytes int64
+	var benchBytes, benchCPUus int64
 	for _, w := range workers {
 		ev, err := w.await(ctx, "connected", 30*time.Minute)
 		if err != nil {
@@ -163,6 +163,7 @@ func Conns(ctx context.Context, cfg ConnsConfig) (*Result, error) {
 		}
 		hs.Merge(ev.Phase.Latency)
 		benchBytes += ev.RSSAfter - ev.RSSBefore
+		benchCPUus += ev.CPUus
 	}
 	connectWall := time.Since(start)
 	connected := t.sample(ctx)
@@ -177,6 +178,10 @@ func Conns(ctx context.Context, cfg ConnsConfig) (*Result, error) {
 	r.setNodeCPU(t, base, connected, float64(open.OK), "node_cpu_us_per_handshake")
 	if open.OK > 0 {
 		r.set("bench_bytes_per_conn", float64(benchBytes)/float64(open.OK))
+		// The client side of IK costs about what the node's does (five
+		// X25519 operations); on a shared machine it bounds handshakes/s
+		// as much as the node does.
+		r.set("bench_cpu_us_per_handshake", float64(benchCPUus)/float64(open.OK))
 	}
 
 	if err := sleepCtx(ctx, cfg.Hold); err != nil {

@@ -95,7 +95,7 @@ func TestAliveAfterDeadline(t *testing.T) {
 		t.Fatal(st.FirstErr)
 	}
 	c := conns[0]
-	_ = c.nc.SetReadDeadline(time.Now().Add(-time.Hour))
+	_ = c.SetReadDeadline(time.Now().Add(-time.Hour))
 	if !c.alive() {
 		t.Fatal("open connection with an expired deadline reported dead")
 	}
@@ -106,5 +106,68 @@ func TestAliveAfterDeadline(t *testing.T) {
 			t.Fatal("connection to a stopped node still alive")
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestParkedConn: a parked connection (bare descriptor, no poller state)
+// stays open on the node, its pings reach the node and are answered, it
+// reads again once unparked, and it notices when the node goes away.
+func TestParkedConn(t *testing.T) {
+	n, common := startNode(t, NodeConfig("", nil))
+	ks, err := NewKeySet()
+	if err != nil {
+		t.Fatal(err)
+	}
+	devs, err := newDevices(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conns, st := dialAll(context.Background(), common.Target, devs, ks, 1, blockRegister, true, true, false)
+	if st.Failed > 0 {
+		t.Fatal(st.FirstErr)
+	}
+	c := conns[0]
+	defer c.close()
+	if err := c.park(); err != nil {
+		t.Fatal(err)
+	}
+	if c.nc != nil || c.fd < 0 {
+		t.Fatalf("after park: nc %v, fd %d", c.nc, c.fd)
+	}
+	if err := c.ping(); err != nil {
+		t.Fatalf("ping while parked: %v", err)
+	}
+	if err := c.unpark(); err != nil {
+		t.Fatal(err)
+	}
+	// The node may push other frames first (PrekeysLow: bench devices
+	// upload no one-time keys).
+	for {
+		f, err := c.read(10 * time.Second)
+		if err != nil {
+			t.Fatalf("reading the pong after unpark: %v", err)
+		}
+		if f.GetPong() != nil {
+			break
+		}
+	}
+	if err := c.park(); err != nil {
+		t.Fatal(err)
+	}
+	waitSessions(t, n.Stats, 1)
+	if !c.alive() {
+		t.Fatal("parked connection to a running node reported dead")
+	}
+	if err := c.park(); err != nil {
+		t.Fatal(err)
+	}
+	n.Stop(t)
+	deadline := time.Now().Add(10 * time.Second)
+	for c.alive() {
+		if time.Now().After(deadline) {
+			t.Fatal("parked connection to a stopped node still alive")
+		}
+		time.Sleep(20 * time.Millisecond)
+		_ = c.park()
 	}
 }

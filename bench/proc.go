@@ -7,6 +7,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -137,4 +138,15 @@ func selfRSS() int64 {
 		return 0
 	}
 	return st["VmRSS"] * 1024
+}
+
+// selfCPU is this process's user+system CPU time (getrusage, microsecond
+// resolution), so the bench can report what its own side of a handshake
+// costs next to the node's.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

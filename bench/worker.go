@@ -48,6 +48,7 @@ type workerEvent struct {
 	Phase     *phaseStats `json:"phase,omitempty"`
 	RSSBefore int64       `json:"rss_before,omitempty"`
 	RSSAfter  int64       `json:"rss_after,omitempty"`
+	CPUus     int64       `json:"cpu_us,omitempty"` // the worker's CPU during the phase
 	Alive     int         `json:"alive,omitempty"`
 	Err       string      `json:"err,omitempty"`
 }
@@ -109,7 +110,9 @@ func RunWorker(ctx context.Context, in io.Reader, out io.Writer) error {
 		return fail(err)
 	}
 	before := settledRSS()
+	cpu0 := selfCPU()
 	conns, st := dialAll(ctx, t, devs, nil, job.Conc, blockHold, false, true, false)
+	cpu := selfCPU() - cpu0
 	devs = nil
 	after := settledRSS()
 	defer func() {
@@ -119,7 +122,7 @@ func RunWorker(ctx context.Context, in io.Reader, out io.Writer) error {
 			}
 		}
 	}()
-	if err := enc.Encode(workerEvent{Ev: "connected", Phase: &st, RSSBefore: before, RSSAfter: after}); err != nil {
+	if err := enc.Encode(workerEvent{Ev: "connected", Phase: &st, RSSBefore: before, RSSAfter: after, CPUus: cpu.Microseconds()}); err != nil {
 		return err
 	}
 	// One goroutine keeps every held connection inside the node's idle

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -240,11 +241,14 @@ func runReceiver(b testing.TB, c *servertest.RawConn, count int) {
 // connection. The client side runs in a child process (this test binary,
 // TestIdleClientsHelper) so its memory and file descriptors are not the
 // node's: PARLEY_IDLE_CONNS sets the count (default 10000).
+// PARLEY_IDLE_HEAPPROFILE=file writes a heap profile of the idle node
+// (every allocation sampled from the connect phase on).
 func BenchmarkIdleConnections(b *testing.B) {
 	count := 10000
 	if v := os.Getenv("PARLEY_IDLE_CONNS"); v != "" {
 		count, _ = strconv.Atoi(v)
 	}
+	profile := os.Getenv("PARLEY_IDLE_HEAPPROFILE")
 	// Readers release their ciphers and hop after this long without a
 	// frame; PARLEY_IDLE_RELEASE longer than the connect phase makes the
 	// "connected" figure a clean before-release one.
@@ -277,6 +281,9 @@ func BenchmarkIdleConnections(b *testing.B) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	before := memNow()
+	if profile != "" {
+		runtime.MemProfileRate = 1
+	}
 	stdin.Write([]byte("connect\n"))
 	start := time.Now()
 	waitLine("connected")
@@ -290,6 +297,9 @@ func BenchmarkIdleConnections(b *testing.B) {
 	// and hopped to a new goroutine.
 	time.Sleep(time.Until(start.Add(conTime + release + time.Second)))
 	after := memNow()
+	if profile != "" {
+		writeHeapProfile(b, profile)
+	}
 	perConn := func(m runtime.MemStats) (heap, stack float64) {
 		return float64(m.HeapAlloc-before.HeapAlloc) / float64(count), float64(m.StackInuse-before.StackInuse) / float64(count)
 	}
@@ -302,6 +312,17 @@ func BenchmarkIdleConnections(b *testing.B) {
 	b.ReportMetric(float64(count)/conTime.Seconds(), "conns/s")
 	b.Logf("%d idle authenticated connections: just connected heap %.0f + stack %.0f B/conn; after %v idle heap %.0f + stack %.0f B/conn; goroutines %d",
 		count, fheap, fstack, release, heap, stack, runtime.NumGoroutine())
+}
+
+func writeHeapProfile(b *testing.B, path string) {
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+		b.Fatal(err)
+	}
 }
 
 func memNow() runtime.MemStats {

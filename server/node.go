@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -22,6 +23,7 @@ import (
 	"github.com/parley-im/parley/server/admin"
 	"github.com/parley-im/parley/server/keys"
 	"github.com/parley-im/parley/server/media"
+	"github.com/parley-im/parley/server/park"
 	"github.com/parley-im/parley/server/router"
 	"github.com/parley-im/parley/server/session"
 	"github.com/parley-im/parley/store"
@@ -52,6 +54,10 @@ type Node struct {
 
 	liveMu sync.Mutex
 	live   map[*session.Session]struct{} // guarded by liveMu: sessions to say Goodbye to at shutdown
+
+	// lot parks idle TCP connections without a goroutine (Linux); set by
+	// Run before the first session, nil when unavailable.
+	lot atomic.Pointer[park.Lot]
 
 	frameHook atomic.Pointer[func(protocol.Address, *pb.ClientFrame)] // tests only (export_test.go)
 
@@ -139,6 +145,7 @@ func New(cfg Config) (*Node, error) {
 		return fail(err)
 	}
 	n.store = &observedStore{Store: st, o: n.ops} // opsstore.go
+	n.ops.m.GaugeFunc("parked_connections", "Idle connections parked without a goroutine (Linux).", func() float64 { return float64(n.Parked()) })
 	n.env = &session.Env{
 		Store:          n.store,
 		Router:         n.router,
@@ -201,6 +208,8 @@ func (n *Node) Run(ctx context.Context) error {
 		EventHook: func(e suture.Event) { n.log.Warn("supervisor", "event", e.String()) },
 		Timeout:   n.cfg.ShutdownTimeout,
 	})
+	n.startLot()
+	defer n.closeLot()
 	sup.Add(&acceptService{n: n})
 	sup.Add(&httpService{name: "http", ln: n.http, handler: n.httpHandler()})
 	sup.Add(&httpService{name: "admin", ln: n.admin, handler: admin.Handler(admin.Config{
@@ -208,6 +217,9 @@ func (n *Node) Run(ctx context.Context) error {
 		Operator: operator{n}, // operator.go
 	})})
 	sup.Add(&expiryService{n: n})
+	if n.lot.Load() != nil {
+		sup.Add(&reclaimService{n: n})
+	}
 	sup.Add(n.media.GC())
 	n.ops.services(sup) // ops.go
 
@@ -240,6 +252,78 @@ func (n *Node) Run(ctx context.Context) error {
 	}
 	n.log.Info("node stopped")
 	return runErr
+}
+
+// startLot opens the parking lot for idle connections. Its sweep
+// resolution is a fraction of the idle timeout, so a parked connection is
+// closed at most that much late.
+func (n *Node) startLot() {
+	res := time.Second
+	if it := n.cfg.IdleTimeout; it > 0 {
+		res = min(max(it/16, 10*time.Millisecond), time.Second)
+	}
+	lot, err := park.New(park.Options{Resolution: res})
+	if err != nil {
+		n.log.Info("idle connections keep a goroutine", "err", err)
+		return
+	}
+	n.env.Parker = lot // before any session starts: Env is read-only after
+	n.lot.Store(lot)
+}
+
+// closeLot wakes any connection still parked (none after a clean
+// shutdown: every session was kicked) and stops the lot.
+func (n *Node) closeLot() {
+	if lot := n.lot.Load(); lot != nil {
+		if err := lot.Close(); err != nil {
+			n.log.Warn("closing the parking lot", "err", err)
+		}
+	}
+}
+
+// reclaimService returns the memory of goroutines that parked their
+// connections. An exited goroutine keeps its stack until the next GC, and
+// an idle node allocates nothing, so after a wave of connections went idle
+// (a connect storm, 30 s later) their stacks and the handshakes' garbage
+// would stay resident for minutes. When many connections parked since the
+// last time (at least reclaimMin and a quarter of all parked, so a large
+// node in steady state does this rarely), it runs a GC and returns the
+// freed memory to the OS.
+type reclaimService struct{ n *Node }
+
+const (
+	reclaimEvery = 10 * time.Second
+	reclaimMin   = 1024
+)
+
+func (r *reclaimService) String() string { return "parked memory reclaim" }
+
+func (r *reclaimService) Serve(ctx context.Context) error {
+	t := time.NewTicker(reclaimEvery)
+	defer t.Stop()
+	last := 0
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+		switch p := r.n.Parked(); {
+		case p-last >= max(reclaimMin, p/4):
+			debug.FreeOSMemory()
+			last = p
+		case p < last:
+			last = p // count growth from the low point
+		}
+	}
+}
+
+// Parked is the number of idle connections parked without a goroutine.
+func (n *Node) Parked() int {
+	if lot := n.lot.Load(); lot != nil {
+		return lot.Parked()
+	}
+	return 0
 }
 
 func (n *Node) closeListeners() {
@@ -322,13 +406,20 @@ func (n *Node) serveConn(nc net.Conn) {
 	n.live[s] = struct{}{}
 	n.liveMu.Unlock()
 	n.ops.track(s, nc.RemoteAddr())
-	_, resumable := nc.(*net.TCPConn)
+	var carrier session.Carrier
 	var wait chan struct{}
-	if !resumable {
+	if tc, ok := nc.(*net.TCPConn); ok {
+		carrier.Resumable = true
+		if n.env.Parker != nil {
+			if raw, err := tc.SyscallConn(); err == nil {
+				carrier.Raw = raw
+			}
+		}
+	} else {
 		wait = make(chan struct{})
 	}
 	ended = true
-	s.Serve(context.Background(), resumable, func() {
+	s.Serve(context.Background(), carrier, func() {
 		n.liveMu.Lock()
 		delete(n.live, s)
 		n.liveMu.Unlock()

@@ -248,6 +248,11 @@ func (c countingConn) WriteFrame(p []byte) error {
 	return c.Conn.WriteFrame(p)
 }
 
+func (c countingConn) WriteLastFrame(p []byte) error {
+	c.o.m.FramesOut.WithLabelValues(c.o.kinds.Of(p)).Inc()
+	return c.Conn.WriteLastFrame(p)
+}
+
 func (c countingConn) WriteFrames(ps [][]byte) error {
 	var last string
 	n := 0

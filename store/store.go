@@ -143,10 +143,11 @@ type Queues interface {
 	// atomic batch, enqueues the entries makeReceipts builds from the ones
 	// that existed (receipts to their senders), so a crash can lose neither
 	// half without the other. It returns the deleted entries in seq order and
-	// sets the receipts' Seq. makeReceipts runs on the store's writer: it must
-	// be quick, must not call the store's write methods, must read the store
-	// only with the ctx it is given (reads with another ctx may deadlock
-	// against Close) and must not keep the slice. When it returns no entries the deletion may
+	// sets the receipts' Seq. makeReceipts runs before the batch is written,
+	// while the store holds off Close: it must be quick, must not call the
+	// store's write methods, must read the store only with the ctx it is
+	// given (reads with another ctx may deadlock against Close) and must not
+	// keep the slice. When it returns no entries the deletion may
 	// become durable only with the store's next synced write: a crash before
 	// that redelivers those entries, which devices drop as duplicates.
 	AckAndEnqueue(ctx context.Context, dev protocol.Address, seqs []uint64, makeReceipts func(ctx context.Context, deleted []Entry) []*Entry) ([]Entry, error)

@@ -3,14 +3,19 @@ package transport
 import (
 	"bytes"
 	"context"
+	"crypto/ecdh"
+	"crypto/rand"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"runtime"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/flynn/noise"
 )
 
 // cpuTime is the process's user+system CPU time. The machine is shared, so
@@ -222,4 +227,121 @@ func idleMemory(b *testing.B, n int, pair func(*testing.B) (net.Conn, net.Conn))
 			<-done
 		}
 	}
+}
+
+// BenchmarkX25519 is the floor under every handshake: one X25519 operation.
+// "ladder" is our DH (one variable-base scalar multiplication), "keygen"
+// our ephemeral key generation (fixed-base, precomputed tables), "ecdh" the
+// standard library's ECDH with a prepared key (the same ladder: the
+// reference), and "noise.DH25519" flynn/noise's DH, which costs two ladders
+// because x/crypto builds a crypto/ecdh private key, public half included,
+// on every call.
+func BenchmarkX25519(b *testing.B) {
+	k1, err := ecdh.X25519().GenerateKey(rand.Reader)
+	if err != nil {
+		b.Fatal(err)
+	}
+	k2, err := ecdh.X25519().GenerateKey(rand.Reader)
+	if err != nil {
+		b.Fatal(err)
+	}
+	priv, pub := k1.Bytes(), k2.PublicKey().Bytes()
+	cases := []struct {
+		name string
+		op   func() error
+	}{
+		{"ladder", func() error { _, err := dh25519{}.DH(priv, pub); return err }},
+		{"keygen", func() error { _, err := dh25519{}.GenerateKeypair(rand.Reader); return err }},
+		{"ecdh", func() error { _, err := k1.ECDH(k2.PublicKey()); return err }},
+		{"noise.DH25519", func() error { _, err := noise.DH25519.DH(priv, pub); return err }},
+	}
+	for _, c := range cases {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			start, ops := cpuTime(), 0
+			for b.Loop() {
+				ops++
+				if err := c.op(); err != nil {
+					b.Fatal(err)
+				}
+			}
+			reportCPU(b, start, ops)
+		})
+	}
+}
+
+// ikMessage1 returns n distinct IK first records (pattern byte included) a
+// device would send to nodeKey.
+func ikMessage1(b *testing.B, nodeKey StaticKey, n int) [][]byte {
+	pub := nodeKey.Public()
+	out := make([][]byte, n)
+	for i := range out {
+		hs, err := noise.NewHandshakeState(noise.Config{
+			CipherSuite: suite, Pattern: noise.HandshakeIK, Initiator: true,
+			Prologue: prologue(PatternIK), StaticKeypair: newKey(b).dhKey(), PeerStatic: pub[:],
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if out[i], _, _, err = hs.WriteMessage([]byte{PatternIK}, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return out
+}
+
+// BenchmarkIKResponder is the node's CPU per handshake with nothing else:
+// read IK message 1 (es, ss), write message 2 (ephemeral key, ee, se) and
+// split. Its floor is four ladders and one keygen (BenchmarkX25519).
+// "noise.DH25519" is the same with flynn/noise's DH, for comparison;
+// "Server" is transport.Server on an in-memory carrier (records, deadlines
+// and the Conn included), which is what the node runs per connection.
+func BenchmarkIKResponder(b *testing.B) {
+	nodeKey := newKey(b)
+	msgs := ikMessage1(b, nodeKey, 64)
+	respond := func(b *testing.B, cs noise.CipherSuite) {
+		b.ReportAllocs()
+		start, ops := cpuTime(), 0
+		for b.Loop() {
+			msg := msgs[ops%len(msgs)]
+			ops++
+			hs, err := noise.NewHandshakeState(noise.Config{
+				CipherSuite: cs, Pattern: noise.HandshakeIK, Prologue: prologue(PatternIK), StaticKeypair: nodeKey.dhKey(),
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, _, _, err := hs.ReadMessage(nil, msg[1:]); err != nil {
+				b.Fatal(err)
+			}
+			if _, cs1, _, err := hs.WriteMessage(nil, nil); err != nil || cs1 == nil {
+				b.Fatal(err)
+			}
+		}
+		reportCPU(b, start, ops)
+	}
+	b.Run("dh25519", func(b *testing.B) { respond(b, suite) })
+	b.Run("noise.DH25519", func(b *testing.B) {
+		respond(b, noise.NewCipherSuite(noise.DH25519, noise.CipherAESGCM, noise.HashSHA256))
+	})
+	b.Run("Server", func(b *testing.B) {
+		records := make([][]byte, len(msgs))
+		for i, m := range msgs {
+			records[i] = make([]byte, headerSize+len(m))
+			putHeader(records[i], len(m))
+			copy(records[i][headerSize:], m)
+		}
+		cfg := ServerConfig{Key: nodeKey}
+		ctx := context.Background()
+		b.ReportAllocs()
+		start, ops := cpuTime(), 0
+		for b.Loop() {
+			rec := records[ops%len(records)]
+			ops++
+			if _, err := Server(ctx, &streamConn{r: bytes.NewReader(rec), w: io.Discard}, cfg); err != nil {
+				b.Fatal(err)
+			}
+		}
+		reportCPU(b, start, ops)
+	})
 }

@@ -44,6 +44,10 @@ type Conn struct {
 	rbuf *[]byte // the buffer lent to the last ReadFrame caller
 	rerr error   // sticky: the stream is unusable
 	hdr  [headerSize]byte
+	// Bytes read past the last record: (*ahead)[aoff:aend]. Non-nil only
+	// while it holds some, so an idle Conn holds no buffer.
+	ahead      *[]byte
+	aoff, aend int
 
 	wmu  sync.Mutex
 	tx   halfState // guarded by wmu
@@ -114,9 +118,11 @@ func (c *Conn) ReleaseCiphers() {
 //
 // A frame longer than protocol.MaxFrameSize (ErrFrameTooLarge), a frame that
 // fails authentication (ErrDecrypt), a truncated stream or any read error
-// makes the Conn unusable and closes it. The only exception is a read
-// deadline that expires before any byte of the next frame arrived: the
-// stream is still in sync, so ReadFrame may be called again.
+// makes the Conn unusable and closes it. The only exception is an expired
+// read deadline (an error matching os.ErrDeadlineExceeded): whatever part of
+// the next record had arrived is kept, so ReadFrame may be called again and
+// continues where it stopped. (A frame arriving just as an idle deadline
+// fires must not cost the connection.)
 func (c *Conn) ReadFrame() ([]byte, error) {
 	if c.rbuf != nil {
 		putBuf(c.rbuf)
@@ -124,6 +130,9 @@ func (c *Conn) ReadFrame() ([]byte, error) {
 	}
 	if c.rerr != nil {
 		return nil, c.rerr
+	}
+	if c.ahead != nil {
+		return c.readAhead()
 	}
 	// An idle connection parks inside readHeader. Keeping this function and
 	// readHeader free of error formatting keeps their stack frames small, so
@@ -145,10 +154,30 @@ func (c *Conn) readHeader() (int, error) {
 
 //go:noinline
 func (c *Conn) headerError(n int, err error) error {
-	if n == 0 && errors.Is(err, os.ErrDeadlineExceeded) {
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		c.keepPartial(c.hdr[:n])
 		return fmt.Errorf("transport: read frame: %w", err)
 	}
 	return c.failRead(fmt.Errorf("transport: read frame header: %w", err))
+}
+
+// keepPartial keeps the bytes of a record that a read deadline interrupted
+// (header first), so the next ReadFrame continues the record. Nothing is
+// kept, and no buffer held, when no byte had arrived.
+func (c *Conn) keepPartial(parts ...[]byte) {
+	total := 0
+	for _, p := range parts {
+		total += len(p)
+	}
+	if total == 0 {
+		return
+	}
+	bp := getBuf(max(total, readAheadSize))
+	off := 0
+	for _, p := range parts {
+		off += copy((*bp)[off:], p)
+	}
+	c.ahead, c.aoff, c.aend = bp, 0, total
 }
 
 // readBody reads and opens the record whose header is in c.hdr.
@@ -162,27 +191,118 @@ func (c *Conn) readBody() ([]byte, error) {
 	if n < tagSize {
 		return nil, c.failRead(fmt.Errorf("%w: %d-byte record is shorter than the tag", ErrDecrypt, n))
 	}
-	bp := getBuf(n)
+	// Read the body and whatever else has arrived, up to readAheadSize: a
+	// busy device's frames come in bursts, and each one read on its own
+	// costs a syscall for its header and another for its body.
+	bp := getBuf(max(n, readAheadSize))
 	buf := *bp
-	if _, err := io.ReadFull(c.nc, buf); err != nil {
+	m, err := io.ReadAtLeast(c.nc, buf, n)
+	if err != nil {
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			c.keepPartial(c.hdr[:], buf[:m])
+			putBuf(bp)
+			return nil, fmt.Errorf("transport: read frame body: %w", err)
+		}
 		putBuf(bp)
 		if errors.Is(err, io.EOF) {
 			err = io.ErrUnexpectedEOF
 		}
 		return nil, c.failRead(fmt.Errorf("transport: read frame body: %w", err))
 	}
+	pt, err := c.open(buf[:n])
+	if err != nil {
+		putBuf(bp)
+		return nil, err
+	}
+	if m > n {
+		c.ahead, c.aoff, c.aend = bp, n, m // pt aliases it too: kept until drained
+	} else {
+		c.rbuf = bp
+	}
+	return pt, nil
+}
+
+// Buffered is the number of bytes received and not yet returned by
+// ReadFrame: when it is zero (and the carrier holds nothing either) the next
+// ReadFrame waits for the network. Only the ReadFrame goroutine may call it.
+func (c *Conn) Buffered() int { return c.aend - c.aoff }
+
+// readAheadSize is how much one body read may take beyond its record.
+const readAheadSize = 8 << 10
+
+// readAhead returns the next record from the bytes read ahead, reading
+// more first if they hold only part of it.
+//
+//go:noinline
+func (c *Conn) readAhead() ([]byte, error) {
+	if err := c.fill(headerSize); err != nil {
+		return nil, err
+	}
+	buf := *c.ahead
+	n := getHeader(buf[c.aoff:])
+	if n > maxCiphertext {
+		return nil, c.failRead(fmt.Errorf("%w: header announces %d bytes of plaintext, limit %d", ErrFrameTooLarge, n-tagSize, protocol.MaxFrameSize))
+	}
+	if n < tagSize {
+		return nil, c.failRead(fmt.Errorf("%w: %d-byte record is shorter than the tag", ErrDecrypt, n))
+	}
+	if err := c.fill(headerSize + n); err != nil {
+		return nil, err
+	}
+	buf = *c.ahead
+	rec := buf[c.aoff+headerSize : c.aoff+headerSize+n]
+	pt, err := c.open(rec)
+	if err != nil {
+		return nil, err
+	}
+	c.aoff += headerSize + n
+	if c.aoff == c.aend { // drained: lend the buffer for pt, then release it
+		c.rbuf, c.ahead = c.ahead, nil
+	}
+	return pt, nil
+}
+
+// fill makes sure at least need bytes are read ahead, moving them to a
+// larger buffer when they would not fit. An expired read deadline keeps
+// what arrived; any other read error ends the stream.
+func (c *Conn) fill(need int) error {
+	have := c.aend - c.aoff
+	if have >= need {
+		return nil
+	}
+	if len(*c.ahead)-c.aoff < need {
+		nb := getBuf(max(need, readAheadSize))
+		copy(*nb, (*c.ahead)[c.aoff:c.aend])
+		putBuf(c.ahead)
+		c.ahead, c.aoff, c.aend = nb, 0, have
+	}
+	m, err := io.ReadAtLeast(c.nc, (*c.ahead)[c.aend:], need-have)
+	c.aend += m
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return fmt.Errorf("transport: read frame: %w", err) // kept: the next call continues
+	}
+	if err != nil {
+		putBuf(c.ahead)
+		c.ahead, c.aoff, c.aend = nil, 0, 0
+		if errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF
+		}
+		return c.failRead(fmt.Errorf("transport: read frame: %w", err))
+	}
+	return nil
+}
+
+// open authenticates and decrypts one record body in place.
+func (c *Conn) open(rec []byte) ([]byte, error) {
 	g, err := c.rx.aead()
 	if err != nil {
-		putBuf(bp)
 		return nil, c.failRead(fmt.Errorf("transport: read frame: %w", err))
 	}
-	pt, err := g.Open(buf[:0], c.rx.nonce[:], buf, nil)
+	pt, err := g.Open(rec[:0], c.rx.nonce[:], rec, nil)
 	if err != nil {
-		putBuf(bp)
 		return nil, c.failRead(fmt.Errorf("%w: frame %d", ErrDecrypt, c.rx.n))
 	}
 	c.rx.n++
-	c.rbuf = bp
 	return pt, nil
 }
 
@@ -205,6 +325,10 @@ func (c *Conn) WriteFrame(p []byte) error {
 	}
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
+	return c.writeFrameLocked(p)
+}
+
+func (c *Conn) writeFrameLocked(p []byte) error {
 	if c.werr != nil {
 		return c.werr
 	}
@@ -215,6 +339,23 @@ func (c *Conn) WriteFrame(p []byte) error {
 		return err
 	}
 	return c.flushLocked(out)
+}
+
+// WriteLastFrame writes p like WriteFrame and then refuses every later
+// write with ErrClosed, so a goodbye is the last frame on the wire even when
+// other goroutines are still writing (they would otherwise slip frames in
+// between the goodbye and Close).
+func (c *Conn) WriteLastFrame(p []byte) error {
+	if len(p) > protocol.MaxFrameSize {
+		return fmt.Errorf("%w: %d bytes, limit %d", ErrFrameTooLarge, len(p), protocol.MaxFrameSize)
+	}
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	err := c.writeFrameLocked(p)
+	if c.werr == nil {
+		c.werr = fmt.Errorf("transport: write after the last frame: %w", ErrClosed)
+	}
+	return err
 }
 
 // WriteFrames encrypts several frames and sends them with as few Writes as

@@ -386,3 +386,154 @@ func TestReleaseCiphersConcurrent(t *testing.T) {
 		t.Fatal("no frame was read")
 	}
 }
+
+// TestReadAheadChunks: frames read ahead are returned whole and in order
+// however the stream is cut into reads, including records split in their
+// header or body across reads and records larger than the read-ahead
+// buffer.
+func TestReadAheadChunks(t *testing.T) {
+	sender, wire, receiver := keyedPair(t)
+	var frames [][]byte
+	for i, n := range []int{0, 1, 2, 100, 5000, readAheadSize, readAheadSize + 1, 3, protocol.MaxFrameSize, 7, 20000, 1} {
+		frames = append(frames, bytes.Repeat([]byte{byte(i + 1)}, n))
+	}
+	if err := sender.WriteFrames(frames); err != nil {
+		t.Fatal(err)
+	}
+	stream := wire.Bytes()
+	for _, chunk := range []int{1, 2, 3, 17, 100, 4096, 1 << 20} {
+		t.Run(fmt.Sprint(chunk), func(t *testing.T) {
+			r, sc := receiver(stream)
+			sc.r = &chunkReader{r: bytes.NewReader(stream), n: chunk}
+			for i, want := range frames {
+				got, err := r.ReadFrame()
+				if err != nil || !bytes.Equal(got, want) {
+					t.Fatalf("frame %d: %d bytes, %v; want %d bytes", i, len(got), err, len(want))
+				}
+			}
+			if _, err := r.ReadFrame(); !errors.Is(err, io.EOF) {
+				t.Fatalf("after the last frame: %v, want EOF", err)
+			}
+			if r.ahead != nil {
+				t.Fatal("a drained Conn still holds a read-ahead buffer")
+			}
+		})
+	}
+}
+
+// TestReadAheadTruncated: a stream that ends inside a record read ahead
+// fails with ErrUnexpectedEOF, not with a partial frame.
+func TestReadAheadTruncated(t *testing.T) {
+	sender, wire, receiver := keyedPair(t)
+	if err := sender.WriteFrames([][]byte{[]byte("one"), []byte("two")}); err != nil {
+		t.Fatal(err)
+	}
+	stream := wire.Bytes()
+	for cut := len(stream) - 1; cut > headerSize+tagSize+3; cut -= 5 {
+		r, _ := receiver(stream[:cut])
+		if got, err := r.ReadFrame(); err != nil || string(got) != "one" {
+			t.Fatalf("cut %d: first frame %q, %v", cut, got, err)
+		}
+		if got, err := r.ReadFrame(); !errors.Is(err, io.ErrUnexpectedEOF) {
+			t.Fatalf("cut %d: second frame %q, %v; want ErrUnexpectedEOF", cut, got, err)
+		}
+	}
+}
+
+// chunkReader returns at most n bytes per Read.
+type chunkReader struct {
+	r io.Reader
+	n int
+}
+
+func (c *chunkReader) Read(p []byte) (int, error) {
+	if len(p) > c.n {
+		p = p[:c.n]
+	}
+	return c.r.Read(p)
+}
+
+// TestWriteLastFrame: nothing written after the last frame reaches the
+// wire, whoever writes it.
+func TestWriteLastFrame(t *testing.T) {
+	sender, wire, receiver := keyedPair(t)
+	if err := sender.WriteLastFrame([]byte("goodbye")); err != nil {
+		t.Fatal(err)
+	}
+	if err := sender.WriteFrame([]byte("late")); !errors.Is(err, ErrClosed) {
+		t.Fatalf("WriteFrame after the last frame = %v, want ErrClosed", err)
+	}
+	if err := sender.WriteFrames([][]byte{[]byte("late")}); !errors.Is(err, ErrClosed) {
+		t.Fatalf("WriteFrames after the last frame = %v, want ErrClosed", err)
+	}
+	r, _ := receiver(wire.Bytes())
+	if got, err := r.ReadFrame(); err != nil || string(got) != "goodbye" {
+		t.Fatalf("first frame %q, %v", got, err)
+	}
+	if got, err := r.ReadFrame(); !errors.Is(err, io.EOF) {
+		t.Fatalf("a frame after the last one: %q, %v", got, err)
+	}
+}
+
+// TestBufferedCountsReadAhead: a reader that batches work until the
+// stream runs dry (as the load generator batches acks) must see frames the
+// transport already read ahead.
+func TestBufferedCountsReadAhead(t *testing.T) {
+	sender, wire, receiver := keyedPair(t)
+	if err := sender.WriteFrames([][]byte{[]byte("a"), []byte("bb"), []byte("ccc")}); err != nil {
+		t.Fatal(err)
+	}
+	r, _ := receiver(wire.Bytes())
+	for i := range 3 {
+		if _, err := r.ReadFrame(); err != nil {
+			t.Fatal(err)
+		}
+		left := 2 - i // frames still waiting
+		if got := r.Buffered(); (got > 0) != (left > 0) {
+			t.Fatalf("after frame %d: Buffered() = %d with %d frames waiting", i, got, left)
+		}
+	}
+}
+
+// TestDeadlineMidFrameKeepsConn: a read deadline that fires after part of
+// a record arrived (header only, or header and part of the body) does not
+// break the stream: the next ReadFrame continues the record.
+func TestDeadlineMidFrameKeepsConn(t *testing.T) {
+	sender, wire, _ := keyedPair(t)
+	if err := sender.WriteFrames([][]byte{[]byte("first frame"), []byte("second")}); err != nil {
+		t.Fatal(err)
+	}
+	stream := bytes.Clone(wire.Bytes())
+	for _, cut := range []int{1, headerSize, headerSize + 5, len(stream) - 1} {
+		t.Run(fmt.Sprint(cut), func(t *testing.T) {
+			cc, sc := tcpPair(t)
+			var key [32]byte
+			copy(key[:], "0123456789abcdef0123456789abcdef")
+			r := newConn(sc, PublicKey{}, noise.UnsafeNewCipherState(suite, key, 0), noise.UnsafeNewCipherState(suite, key, 0))
+			if _, err := cc.Write(stream[:cut]); err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			deadline := time.Now().Add(100 * time.Millisecond)
+			for len(got) < 2 {
+				_ = r.SetReadDeadline(deadline)
+				f, err := r.ReadFrame()
+				if errors.Is(err, os.ErrDeadlineExceeded) {
+					// The writer was slow: send the rest, and no more deadline.
+					if _, err := cc.Write(stream[cut:]); err != nil {
+						t.Fatal(err)
+					}
+					deadline = time.Time{}
+					continue
+				}
+				if err != nil {
+					t.Fatalf("after %d frames: %v", len(got), err)
+				}
+				got = append(got, string(f))
+			}
+			if got[0] != "first frame" || got[1] != "second" {
+				t.Fatalf("frames %q", got)
+			}
+		})
+	}
+}

@@ -3,11 +3,15 @@ package transport
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"net"
 	"os"
 	"testing"
 	"time"
+
+	"github.com/flynn/noise"
 )
 
 func TestHandshakeTCP(t *testing.T) {
@@ -217,5 +221,71 @@ func TestIKForgedMessage2(t *testing.T) {
 	_, err := Client(context.Background(), cc, ClientConfig{Key: newKey(t), ServerKey: &pinned})
 	if !errors.Is(err, ErrServerKeyChanged) {
 		t.Fatalf("Client = %v, want ErrServerKeyChanged", err)
+	}
+}
+
+// TestDH25519MatchesNoise: our DH is the Noise 25519 function byte for
+// byte — the RFC 7748 vector, flynn/noise's own DH on random keys, the same
+// ephemeral key from the same random bytes — and refuses a low-order point.
+func TestDH25519MatchesNoise(t *testing.T) {
+	unhex := func(s string) []byte {
+		b, err := hex.DecodeString(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	// RFC 7748 §6.1.
+	alicePriv := unhex("77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a")
+	alicePub := unhex("8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a")
+	bobPub := unhex("de9edb7d7b7dc1b4d35b61c2ece435373f8343c85b78674dadfc7e146f882b4f")
+	shared := unhex("4a5d9d5ba4ce2de1728e3bf480350f25e07e21c947d19e3376f09b3c1e161742")
+
+	kp, err := dh25519{}.GenerateKeypair(bytes.NewReader(alicePriv))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(kp.Private, alicePriv) || !bytes.Equal(kp.Public, alicePub) {
+		t.Fatalf("keygen from the RFC 7748 private key: public %x, want %x", kp.Public, alicePub)
+	}
+	got, err := dh25519{}.DH(alicePriv, bobPub)
+	if err != nil || !bytes.Equal(got, shared) {
+		t.Fatalf("RFC 7748 shared secret: %x, %v; want %x", got, err, shared)
+	}
+
+	for i := range 50 {
+		seed := make([]byte, 64)
+		if _, err := rand.Read(seed); err != nil {
+			t.Fatal(err)
+		}
+		ours, err := dh25519{}.GenerateKeypair(bytes.NewReader(seed))
+		if err != nil {
+			t.Fatal(err)
+		}
+		theirs, err := noise.DH25519.GenerateKeypair(bytes.NewReader(seed))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(ours.Private, theirs.Private) || !bytes.Equal(ours.Public, theirs.Public) {
+			t.Fatalf("key %d: ours %x/%x, noise %x/%x", i, ours.Private, ours.Public, theirs.Private, theirs.Public)
+		}
+		peer, err := noise.DH25519.GenerateKeypair(bytes.NewReader(seed[32:]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, errA := dh25519{}.DH(ours.Private, peer.Public)
+		b, errB := noise.DH25519.DH(ours.Private, peer.Public)
+		if errA != nil || errB != nil || !bytes.Equal(a, b) {
+			t.Fatalf("DH %d: ours %x (%v), noise %x (%v)", i, a, errA, b, errB)
+		}
+	}
+
+	// A low-order point (here the identity, u = 0) gives the all-zero
+	// secret, which must be refused as crypto/ecdh refuses it.
+	if _, err := (dh25519{}).DH(alicePriv, make([]byte, 32)); err == nil {
+		t.Fatal("DH with a low-order public key succeeded")
+	}
+	if _, err := (dh25519{}).DH(alicePriv, bobPub[:31]); err == nil {
+		t.Fatal("DH with a 31-byte public key succeeded")
 	}
 }

@@ -32,10 +32,7 @@ func runBench(ctx context.Context, g *globalFlags, args []string) error {
 		return runBenchNode(ctx, args)
 	case "plot":
 		return runBenchPlot(args)
-	case "group":
-		fmt.Fprintf(os.Stderr, "parley bench group: not implemented yet (groups landed after the load generator); use go test ./server -run X -bench GroupFanout\n")
-		return errUsage
-	case "conns", "msgs", "offline", "storm":
+	case "conns", "msgs", "offline", "storm", "group":
 	default:
 		fmt.Fprintf(os.Stderr, "parley bench: unknown scenario %q (conns, msgs, offline, storm, group, plot)\n", sub)
 		return errUsage
@@ -51,7 +48,8 @@ func runBench(ctx context.Context, g *globalFlags, args []string) error {
 
 	var (
 		n, perWorker, pairs, devices, messages, per, size, conc int
-		hold, dur                                               time.Duration
+		members, senders                                        int
+		hold, dur, timeout                                      time.Duration
 		cache, rate                                             string
 	)
 	switch sub {
@@ -74,6 +72,13 @@ func runBench(ctx context.Context, g *globalFlags, args []string) error {
 		fs.IntVar(&n, "n", 1000, "devices reconnecting at once")
 		fs.IntVar(&per, "per-device", 2, "messages queued per device")
 		fs.IntVar(&conc, "conc", 1024, "simultaneous dials")
+	case "group":
+		fs.IntVar(&members, "size", 64, "group members, creator included (2 … 1,024), each a device connected from this process")
+		fs.IntVar(&senders, "senders", 1, "members that send")
+		fs.IntVar(&messages, "messages", 100, "GroupSends per sender")
+		fs.StringVar(&rate, "rate", "max", "offered GroupSends/s over all senders, or max (32 outstanding per sender)")
+		fs.IntVar(&size, "bytes", 270, "sender-key ciphertext bytes per message")
+		fs.DurationVar(&timeout, "timeout", 2*time.Minute, "bound on the whole run")
 	}
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -118,13 +123,17 @@ func runBench(ctx context.Context, g *globalFlags, args []string) error {
 	case "conns":
 		r, err = bench.Conns(ctx, bench.ConnsConfig{Common: common, N: n, Hold: hold, PerWorker: perWorker, Conc: conc, Cache: cache})
 	case "msgs":
-		rt := 0
-		if rate != "max" {
-			if rt, err = strconv.Atoi(rate); err != nil || rt <= 0 {
-				return fmt.Errorf("--rate %q: want a positive number or max", rate)
-			}
+		rt, rerr := parseRate(rate)
+		if rerr != nil {
+			return rerr
 		}
 		r, err = bench.Msgs(ctx, bench.MsgsConfig{Common: common, Pairs: pairs, Rate: rt, Duration: dur, Size: size})
+	case "group":
+		rt, rerr := parseRate(rate)
+		if rerr != nil {
+			return rerr
+		}
+		r, err = bench.Group(ctx, bench.GroupConfig{Common: common, Size: members, Senders: senders, Messages: messages, Rate: rt, Bytes: size, Timeout: timeout})
 	case "offline":
 		r, err = bench.Offline(ctx, bench.OfflineConfig{Common: common, Devices: devices, Messages: messages, Conc: conc})
 	case "storm":
@@ -140,6 +149,18 @@ func runBench(ctx context.Context, g *globalFlags, args []string) error {
 		return errUsage
 	}
 	return err
+}
+
+// parseRate reads --rate: a positive number, or max (0).
+func parseRate(rate string) (int, error) {
+	if rate == "max" {
+		return 0, nil
+	}
+	rt, err := strconv.Atoi(rate)
+	if err != nil || rt <= 0 {
+		return 0, fmt.Errorf("--rate %q: want a positive number or max", rate)
+	}
+	return rt, nil
 }
 
 // runBenchPlot draws delivered msgs/s and latency against offered load

@@ -1,11 +1,27 @@
 package main
 
 import (
+	"crypto/rand"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/parley-im/parley/transport"
 )
+
+// asParleyEnv makes the test binary behave as the parley binary, so that
+// `bench --spawn-node`, which re-executes os.Executable() as
+// `parley bench node`, works under go test.
+const asParleyEnv = "PARLEY_TEST_AS_PARLEY"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(asParleyEnv) == "1" {
+		os.Exit(run(os.Args[1:]))
+	}
+	os.Exit(m.Run())
+}
 
 func TestBenchCLI(t *testing.T) {
 	dir := t.TempDir()
@@ -16,13 +32,19 @@ func TestBenchCLI(t *testing.T) {
 	if err := os.WriteFile(in, []byte(sweep), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	k, err := transport.GenerateStaticKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := k.Public().String()
 	svg := filepath.Join(dir, "out.svg")
 	tests := []struct {
 		name string
 		args []string
 		code int
 	}{
-		{"group is not available yet", []string{"bench", "group", "--size", "10"}, 2},
+		{"group of one", []string{"bench", "group", "--server-key", key, "--size", "1"}, 2},
+		{"group bad rate", []string{"bench", "group", "--server-key", key, "--rate", "fast"}, 1},
 		{"unknown scenario", []string{"bench", "nope"}, 2},
 		{"no scenario", []string{"bench"}, 2},
 		{"bad server key", []string{"bench", "msgs", "--server-key", "x"}, 1},
@@ -39,5 +61,34 @@ func TestBenchCLI(t *testing.T) {
 	b, err := os.ReadFile(svg)
 	if err != nil || !strings.HasPrefix(string(b), "<svg") || !strings.Contains(string(b), "<circle") {
 		t.Fatalf("plot wrote %d bytes (%v): want an SVG with points", len(b), err)
+	}
+}
+
+// TestBenchGroupCLI runs `parley bench group` against a node it spawns
+// (this test binary, as parley) and checks the JSON line it ends with.
+func TestBenchGroupCLI(t *testing.T) {
+	t.Setenv(asParleyEnv, "1") // inherited by the spawned node
+	code, out := parley(t, "bench", "group", "--spawn-node", "--size", "6", "--senders", "2", "--messages", "10", "--timeout", "60s")
+	if code != 0 {
+		t.Fatalf("parley bench group = %d; stdout %q", code, out)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	var m map[string]any
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &m); err != nil {
+		t.Fatalf("last line %q: %v", lines[len(lines)-1], err)
+	}
+	want := map[string]any{
+		"scenario": "group", "size": 6.0, "sent": 20.0, "fanout_expected": 100.0, "delivered": 100.0,
+		"missing": 0.0, "duplicates": 0.0, "exactly_once": true,
+	}
+	for k, v := range want {
+		if m[k] != v {
+			t.Errorf("%s = %v, want %v", k, m[k], v)
+		}
+	}
+	for _, k := range []string{"group_sends_per_s", "delivered_msgs_per_s", "fanout_latency_p99_ms", "last_member_latency_p99_ms", "first_tick_p99_ms", "node_cpu_us_per_delivery", "node_cpu_us_per_group_send"} {
+		if v, ok := m[k].(float64); !ok || v <= 0 {
+			t.Errorf("%s = %v, want > 0", k, m[k])
+		}
 	}
 }

@@ -32,19 +32,16 @@ func handleDeliveryAck(ctx context.Context, s *Session, f *pb.ClientFrame) error
 	if len(seqs) > maxAckSeqs {
 		return bye(pb.ErrorCode_BAD_FRAME, fmt.Sprintf("more than %d seqs in one ack", maxAckSeqs))
 	}
-	var targets []protocol.Address
+	var made []*store.Entry
 	_, err := s.env.Store.AckAndEnqueue(ctx, s.addr, seqs, func(rctx context.Context, acked []store.Entry) []*store.Entry {
-		var entries []*store.Entry
-		entries, targets = s.receipts(rctx, acked)
-		return entries
+		made = s.receipts(rctx, acked)
+		return made
 	})
 	if err != nil {
 		return fmt.Errorf("ack for %s: %w", s.addr, err)
 	}
 	s.acked(seqs)
-	if len(targets) > 0 {
-		s.env.Router.Nudge(targets...)
-	}
+	s.handOver(made) // AckAndEnqueue set their Seqs (fresh.go)
 	return nil
 }
 
@@ -52,7 +49,7 @@ func handleDeliveryAck(ctx context.Context, s *Session, f *pb.ClientFrame) error
 // devices they go to. It runs on the store's writer (AckAndEnqueue), so it
 // only reads the store and never fails: an entry it cannot decode, or a
 // sender whose account is gone, simply gets no receipt.
-func (s *Session) receipts(ctx context.Context, acked []store.Entry) ([]*store.Entry, []protocol.Address) {
+func (s *Session) receipts(ctx context.Context, acked []store.Entry) []*store.Entry {
 	var senders []string
 	ids := make(map[string][][]byte)
 	for i := range acked {
@@ -73,11 +70,10 @@ func (s *Session) receipts(ctx context.Context, acked []store.Entry) ([]*store.E
 		ids[e.From] = append(ids[e.From], e.MessageId)
 	}
 	if len(senders) == 0 {
-		return nil, nil
+		return nil
 	}
 	now := s.env.Now()
 	var entries []*store.Entry
-	var targets []protocol.Address
 	for _, user := range senders {
 		dl, err := deviceList(ctx, s.env.Store, user)
 		if err != nil {
@@ -101,9 +97,8 @@ func (s *Session) receipts(ctx context.Context, acked []store.Entry) ([]*store.E
 			for _, d := range dl.DeviceIds {
 				a := protocol.Address{User: user, Device: d}
 				entries = append(entries, &store.Entry{Device: a, Payload: p, Expires: now.Add(s.env.QueueTTL)})
-				targets = append(targets, a)
 			}
 		}
 	}
-	return entries, targets
+	return entries
 }

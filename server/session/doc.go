@@ -12,14 +12,20 @@
 //     handlers. It owns key, addr and authed; addr and authed are written
 //     once, before the pump can first start, and are read-only after that.
 //     Serve runs the handshake's Welcome on the goroutine that accepted the
-//     connection and then starts the reader on a fresh goroutine; after
+//     connection and then starts the reader on a fresh goroutine. After
 //     Env.IdleRelease without a frame the reader drops the connection's
-//     cipher state and continues on another fresh goroutine (TCP only).
-//     Either way exactly one reader exists at a time, and its own state
-//     (idle clock, released flag) travels with it as a value, not in the
-//     Session: a goroutine's stack never shrinks below four times what it
-//     uses when parked, and handling a frame grows it, so hopping is how an
-//     idle connection gets back to the smallest stack.
+//     cipher state (TCP only) and hibernates: it parks the socket in the
+//     node's parking lot (Env.Parker, package park: one epoll set for the
+//     node) and its goroutine exits. The lot starts a fresh reader when the
+//     socket is readable (a frame, or the peer closing), when the idle
+//     timeout has passed, or when closeConn (Kick, Goodbye) wakes it; that
+//     reader learns which by reading, so a frame, EOF and IDLE_TIMEOUT are
+//     handled exactly as for a reader that never parked. Without a lot (not
+//     Linux) the reader continues on another fresh goroutine instead, whose
+//     stack is back at the minimum. Either way exactly one reader exists at
+//     a time, and its own state (idle clock, released flag, socket) travels
+//     with it as a value (in the lot's wake function while parked), not in
+//     the Session.
 //   - the pump (pump.go): a short-lived goroutine started by kick when the
 //     device's queue may hold something to send (a nudge from the router, an
 //     ack that opened the window, the connect-time backlog, a pending
@@ -41,9 +47,13 @@
 // PrekeysLow and Kick, which set a flag under mu and start a pump or close
 // the connection; they never block on the session. When the session ends,
 // the reader waits for the pump and the acker (workers) before calling the
-// node's done callback. An idle session is therefore one goroutine parked
-// in ReadFrame plus this struct: no buffer, no channel, no timer beyond the
-// connection's read deadline, no cipher state once IdleRelease has passed.
+// node's done callback. An idle TCP session is therefore this struct and a
+// slot in the parking lot: no goroutine, no buffer, no channel, no timer of
+// its own, no cipher state once IdleRelease has passed. Writes need no
+// reader, so the pump delivers to a parked session. Whoever closes the
+// connection of a possibly parked session should use closeConn, which wakes
+// the reader to end the session; a bare conn.Close is noticed by the lot's
+// periodic recheck (a minute) or the idle timeout instead.
 //
 // Writes to the connection may come from the reader (replies), the pump
 // (Deliver, notices), the acker (SendAck) and Kick (Goodbye); the

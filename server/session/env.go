@@ -7,6 +7,7 @@ import (
 
 	"github.com/parley-im/parley/protocol/pb"
 	"github.com/parley-im/parley/server/keys"
+	"github.com/parley-im/parley/server/park"
 	"github.com/parley-im/parley/server/router"
 	"github.com/parley-im/parley/store"
 )
@@ -30,6 +31,9 @@ type Env struct {
 	// its reader drops the cipher state and restarts on a fresh, small
 	// stack (resumable carriers only, see Session.Serve). Zero disables it.
 	IdleRelease time.Duration
+	// Parker, if set, holds connections idle past IdleRelease without a
+	// goroutine (Carrier.Raw only): the node's parking lot.
+	Parker *park.Lot
 	// WriteTimeout bounds one write, so a device that stops reading cannot
 	// pin a pump forever.
 	WriteTimeout time.Duration

@@ -369,7 +369,7 @@ func handleGroupSend(ctx context.Context, s *Session, f *pb.ClientFrame) error {
 		return err
 	}
 	pend := s.env.Store.EnqueueAsync(ctx, entries)
-	s.addSend(&inflightSend{id: f.Id, messageID: m.MessageId, nowMS: now.UnixMilli(), pending: pend, targets: targets})
+	s.addSend(&inflightSend{id: f.Id, messageID: m.MessageId, nowMS: now.UnixMilli(), pending: pend, entries: entries})
 	return nil
 }
 

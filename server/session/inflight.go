@@ -20,7 +20,7 @@ type inflightSend struct {
 	messageID []byte
 	nowMS     int64
 	pending   store.Pending
-	targets   []protocol.Address
+	entries   []*store.Entry // what pending writes; their Seqs are set once it is done
 }
 
 // sendQueue is the acker's work: it exists only while Sends are in flight,
@@ -81,7 +81,8 @@ func (s *Session) workersLocked() *sync.WaitGroup {
 
 // ackSends answers in-flight Sends in the order they were handed to the
 // store (which is the order the store completes them), writing every answer
-// that is ready in one WriteFrames call, then nudges their targets. It
+// that is ready in one WriteFrames call, then hands the entries to their
+// devices' sessions. It
 // exits when nothing is in flight.
 func (s *Session) ackSends(wg *sync.WaitGroup) {
 	defer wg.Done()
@@ -89,7 +90,7 @@ func (s *Session) ackSends(wg *sync.WaitGroup) {
 	var (
 		batch  []*inflightSend
 		frames [][]byte
-		nudge  []protocol.Address
+		fresh  []*store.Entry
 	)
 	for {
 		s.mu.Lock()
@@ -113,7 +114,7 @@ func (s *Session) ackSends(wg *sync.WaitGroup) {
 		closed := s.closed
 		s.mu.Unlock()
 
-		frames, nudge = frames[:0], nudge[:0]
+		frames, fresh = frames[:0], fresh[:0]
 		for _, in := range batch {
 			f := &pb.ServerFrame{ReplyTo: in.id}
 			if err := in.pending.Wait(); err != nil {
@@ -121,7 +122,7 @@ func (s *Session) ackSends(wg *sync.WaitGroup) {
 				f.Body = &pb.ServerFrame_Error{Error: protocol.Errorf(pb.ErrorCode_INTERNAL, "the node failed; retry later").ToProto()}
 			} else {
 				f.Body = &pb.ServerFrame_SendAck{SendAck: &pb.SendAck{MessageId: in.messageID, ServerTimeMs: in.nowMS}}
-				nudge = append(nudge, in.targets...)
+				fresh = append(fresh, in.entries...)
 			}
 			if closed {
 				continue
@@ -138,13 +139,12 @@ func (s *Session) ackSends(wg *sync.WaitGroup) {
 			s.setWriteDeadline()
 			if err := s.conn.WriteFrames(frames); err != nil {
 				s.env.Logger.Debug("send ack write failed", "device", s.addr.String(), "err", err)
-				_ = s.conn.Close() // Run ends; the remaining sends are still drained
+				s.closeConn() // Run ends (a parked reader is woken); the remaining sends are still drained
 			}
 		}
 		s.freeSendRoom(q)
-		if len(nudge) > 0 {
-			s.env.Router.Nudge(nudge...)
-		}
+		s.handOver(fresh) // fresh.go
+		clear(fresh)
 	}
 }
 

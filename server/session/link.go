@@ -268,7 +268,7 @@ func (s *Session) linked(addr protocol.Address, l *pb.Linked) {
 	s.mu.Unlock()
 	if err := s.writeFrame(&pb.ServerFrame{Body: &pb.ServerFrame_Linked{Linked: l}}); err != nil {
 		s.env.Logger.Debug("linked push failed", "device", addr.String(), "err", err)
-		_ = s.conn.Close()
+		s.closeConn() // wakes a parked reader, which ends the session
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"sync"
 
 	"github.com/parley-im/parley/protocol/pb"
+	"github.com/parley-im/parley/store"
 )
 
 // pumpBatch bounds one ReadQueue and so one coalesced write.
@@ -38,6 +39,7 @@ func (s *Session) pump(wg *sync.WaitGroup) {
 	ctx := context.Background()
 	var frames [][]byte
 	var buf []byte
+	var held []store.Entry // entries taken from the fresh queue, reused
 	for {
 		s.mu.Lock()
 		if s.closed {
@@ -51,6 +53,12 @@ func (s *Session) pump(wg *sync.WaitGroup) {
 		pushes := s.takePushesLocked() // ephemeral frames (social.go)
 		room := s.env.DeliveryWindow - int(s.inflight)
 		after := s.lastSent
+		limit := min(room, pumpBatch)
+		var fromMemory bool
+		var gen uint64
+		if room > 0 {
+			held, fromMemory, gen = s.takeFreshLocked(held[:0], after, limit) // fresh.go
+		}
 		s.mu.Unlock()
 
 		frames, buf = frames[:0], buf[:0]
@@ -78,11 +86,13 @@ func (s *Session) pump(wg *sync.WaitGroup) {
 			s.mu.Unlock()
 			return
 		}
-		limit := min(room, pumpBatch)
-		entries, err := s.env.Store.ReadQueue(ctx, s.addr, after, limit)
-		if err != nil {
-			s.stopPump(err)
-			return
+		entries := held
+		if !fromMemory {
+			var err error
+			if entries, err = s.env.Store.ReadQueue(ctx, s.addr, after, limit); err != nil {
+				s.stopPump(err)
+				return
+			}
 		}
 		// One buffer for every frame of the batch: frames slice into it.
 		size := 0
@@ -99,18 +109,21 @@ func (s *Session) pump(wg *sync.WaitGroup) {
 		}
 
 		s.mu.Lock()
+		if !fromMemory && len(entries) < limit {
+			s.freshCoveredLocked(gen) // the read reached the end of the queue
+		}
 		if len(entries) > 0 {
 			s.lastSent = entries[len(entries)-1].Seq
 			s.inflight += int32(len(entries))
 			if !s.drainedSent {
-				s.initialSent += uint64(len(entries))
+				s.initialSent += uint32(len(entries))
 			}
 		}
 		drained := len(entries) < limit && !s.drainedSent
 		if drained {
 			s.drainedSent = true
 		}
-		n := s.initialSent
+		n := uint64(s.initialSent)
 		s.mu.Unlock()
 
 		if drained {

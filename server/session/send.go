@@ -71,7 +71,7 @@ func handleSend(ctx context.Context, s *Session, f *pb.ClientFrame) error {
 		return err
 	}
 	p := s.env.Store.EnqueueAsync(ctx, entries)
-	s.addSend(&inflightSend{id: f.Id, messageID: m.MessageId, nowMS: now.UnixMilli(), pending: p, targets: targets})
+	s.addSend(&inflightSend{id: f.Id, messageID: m.MessageId, nowMS: now.UnixMilli(), pending: p, entries: entries})
 	return nil
 }
 

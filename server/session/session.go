@@ -8,12 +8,14 @@ import (
 	"os"
 	"runtime/debug"
 	"sync"
+	"syscall"
 	"time"
 
 	"google.golang.org/protobuf/proto"
 
 	"github.com/parley-im/parley/protocol"
 	"github.com/parley-im/parley/protocol/pb"
+	"github.com/parley-im/parley/server/park"
 	"github.com/parley-im/parley/transport"
 )
 
@@ -49,12 +51,14 @@ type Session struct {
 	windowFull  bool            // the pump stopped with the window full; an ack restarts it
 	drainedSent bool            // QueueDrained was sent
 	inflight    int32           // sent and not yet acknowledged
-	initialSent uint64          // Deliver frames sent before QueueDrained
+	initialSent uint32          // Deliver frames sent before QueueDrained (shares a word with inflight)
+	parkSlot    park.Slot       // the reader's slot in Env.Parker (zero: none); the reader writes it under mu
 	lastSent    uint64          // highest seq sent on this connection
 	low         *pb.PrekeysLow  // notice waiting for the pump
 	workers     *sync.WaitGroup // pump and acker; non-nil once one started; finish waits on it
 	sq          *sendQueue      // in-flight Sends (inflight.go); non-nil while the acker runs
 	mail        *mailbox        // pushes and link approval from other goroutines (social.go)
+	fresh       *freshQueue     // durable entries handed over by their writer (fresh.go)
 
 	social *socialState // owned by the reader: presence, link code, typing (social.go)
 }
@@ -73,8 +77,18 @@ func (s *Session) Addr() protocol.Address { return s.addr }
 // so its SendAck stays true).
 func (s *Session) Run(ctx context.Context) {
 	done := make(chan struct{})
-	s.Serve(ctx, false, func() { close(done) })
+	s.Serve(ctx, Carrier{}, func() { close(done) })
 	<-done
+}
+
+// Carrier says what the reader may do with an idle connection.
+type Carrier struct {
+	// Resumable says the carrier survives a read deadline that expires
+	// between frames (TCP does; the WebSocket carrier closes).
+	Resumable bool
+	// Raw is a resumable carrier's socket. With Env.Parker set, an idle
+	// reader parks it there and exits instead of hopping.
+	Raw syscall.RawConn
 }
 
 // Serve looks the device up and sends Welcome on the calling goroutine (the
@@ -82,20 +96,24 @@ func (s *Session) Run(ctx context.Context) {
 // connection to a fresh reader goroutine and returns. done is called once,
 // after the session ended and its workers stopped.
 //
-// resumable says the carrier survives a read deadline that expires between
-// frames (TCP does; the WebSocket carrier closes). Only then does the reader
-// wake after Env.IdleRelease without a frame to drop the connection's
-// cipher state and continue on a new goroutine, whose stack is back at the
-// minimum (a goroutine's stack never shrinks below 4x what it uses at its
-// deepest park, and handling a frame grows it).
-func (s *Session) Serve(ctx context.Context, resumable bool, done func()) {
-	ctx = context.WithoutCancel(ctx)
+// Only for a resumable carrier does the reader wake after Env.IdleRelease
+// without a frame to drop the connection's cipher state. It then
+// hibernates: with a socket (c.Raw) and Env.Parker it parks the connection
+// in the node's parking lot and its goroutine exits; the lot starts a fresh
+// reader when the socket becomes readable, the idle timeout passes or Kick
+// wakes it. Without them it continues on a new goroutine, whose stack is
+// back at the minimum (a goroutine's stack never shrinks below 4x what it
+// uses at its deepest park, and handling a frame grows it).
+func (s *Session) Serve(ctx context.Context, c Carrier, done func()) {
+	if ctx.Done() != nil { // one allocation less per connection otherwise
+		ctx = context.WithoutCancel(ctx)
+	}
 	if !s.serveStart(ctx) {
 		s.finish()
 		done()
 		return
 	}
-	go s.read(ctx, reader{resumable: resumable, since: time.Now()}, done)
+	go s.read(ctx, reader{resumable: c.Resumable, raw: c.Raw, since: time.Now()}, done)
 }
 
 // serveStart runs start, reporting whether the session goes on.
@@ -109,25 +127,60 @@ func (s *Session) serveStart(ctx context.Context) (ok bool) {
 }
 
 // reader is the reader goroutine's own state, carried from one goroutine
-// to the next when it hops: it lives on the stack, not in the Session.
+// to the next when it hops or parks: it lives on the stack (in the lot's
+// wake function while parked), not in the Session.
 type reader struct {
 	resumable bool
-	released  bool      // ciphers dropped since the last frame
-	since     time.Time // when the last frame arrived
+	released  bool            // ciphers dropped since the last frame
+	since     time.Time       // when the last frame arrived
+	raw       syscall.RawConn // the socket, for parking; nil: hop instead
 }
 
-// read runs the reader until the session ends, or hops to a new goroutine.
+// read runs the reader until the session ends, or until it hops to a new
+// goroutine or parks the connection.
 func (s *Session) read(ctx context.Context, r reader, done func()) {
 	if s.readLoop(ctx, &r) {
-		go s.read(ctx, r, done)
+		if !s.park(ctx, r, done) {
+			go s.read(ctx, r, done)
+		}
 		return
 	}
 	s.finish()
 	done()
 }
 
+// park hands the idle connection to Env.Parker, which starts read again on
+// a fresh goroutine when a frame (or EOF) is waiting, the idle timeout
+// passed, or Kick woke it; the new reader finds out which by reading. It
+// reports false when the connection cannot park and the caller must go on.
+func (s *Session) park(ctx context.Context, r reader, done func()) bool {
+	lot := s.env.Parker
+	if lot == nil || r.raw == nil {
+		return false
+	}
+	var deadline time.Time
+	if s.env.IdleTimeout > 0 {
+		deadline = r.since.Add(s.env.IdleTimeout)
+	}
+	// mu is held from the closed check until the slot is stored, so
+	// closeConn either finds the slot or the reader does not park.
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false // Kick ran: the next read ends the session
+	}
+	sl, err := lot.Park(s.parkSlot, r.raw, deadline, func() { go s.read(ctx, r, done) })
+	s.parkSlot = sl
+	if err != nil {
+		s.env.Logger.Debug("park failed; the reader stays", "device", s.addr.String(), "err", err)
+		return false
+	}
+	return true
+}
+
 // readLoop reads and dispatches frames. It returns true when the reader
-// should hop (idle: ciphers released), false when the session is over.
+// should park or hop (idle: ciphers released), false when the session is
+// over.
 // Its frame is what an idle connection keeps on its stack, so the work per
 // frame is in handleFrame.
 func (s *Session) readLoop(ctx context.Context, r *reader) (hop bool) {
@@ -219,9 +272,24 @@ func (s *Session) sayGoodbye(g *pb.Goodbye) {
 	s.closed = true
 	s.mu.Unlock()
 	if !already {
-		_ = s.writeFrame(&pb.ServerFrame{Body: &pb.ServerFrame_Goodbye{Goodbye: g}})
+		_ = s.writeLast(&pb.ServerFrame{Body: &pb.ServerFrame_Goodbye{Goodbye: g}})
 	}
+	s.closeConn()
+}
+
+// closeConn closes the connection and wakes a parked reader, which then
+// reads the closed connection and ends the session. Any goroutine may call
+// it; closing s.conn directly leaves a parked session to the lot's periodic
+// recheck instead.
+func (s *Session) closeConn() {
 	_ = s.conn.Close()
+	// Under mu, so finish cannot free the slot (and another session take
+	// it) between reading and waking it.
+	s.mu.Lock()
+	if s.parkSlot != 0 {
+		s.env.Parker.Wake(s.parkSlot) // a no-op unless the reader is parked
+	}
+	s.mu.Unlock()
 }
 
 func (s *Session) finish() {
@@ -239,6 +307,13 @@ func (s *Session) finish() {
 	}
 	if wg != nil {
 		wg.Wait()
+	}
+	s.mu.Lock()
+	sl := s.parkSlot
+	s.parkSlot = 0
+	s.mu.Unlock()
+	if sl != 0 {
+		s.env.Parker.Free(sl)
 	}
 }
 
@@ -316,7 +391,12 @@ func (s *Session) startDelivery(ctx context.Context) {
 }
 
 // Nudge implements router.Peer: the queue may have grown.
-func (s *Session) Nudge() { s.kick() }
+func (s *Session) Nudge() {
+	s.mu.Lock()
+	s.freshLostLocked() // queued without an offer: the pump must read the store (fresh.go)
+	s.mu.Unlock()
+	s.kick()
+}
 
 // PrekeysLow implements router.Peer: the pump sends the notice.
 func (s *Session) PrekeysLow(low *pb.PrekeysLow) {
@@ -347,6 +427,24 @@ func (s *Session) writeFrame(f *pb.ServerFrame) error {
 	}
 	s.setWriteDeadline()
 	if err := s.conn.WriteFrame(b); err != nil {
+		return fmt.Errorf("session: write: %w", err)
+	}
+	return nil
+}
+
+// writeLast writes a Goodbye: on carriers that can (transport.Conn), no
+// pump or acker frame can follow it on the wire.
+func (s *Session) writeLast(f *pb.ServerFrame) error {
+	last, ok := s.conn.(interface{ WriteLastFrame([]byte) error })
+	if !ok {
+		return s.writeFrame(f)
+	}
+	b, err := marshalFrame(f)
+	if err != nil {
+		return err
+	}
+	s.setWriteDeadline()
+	if err := last.WriteLastFrame(b); err != nil {
 		return fmt.Errorf("session: write: %w", err)
 	}
 	return nil

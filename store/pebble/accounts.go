@@ -70,6 +70,10 @@ func (s *Store) Account(ctx context.Context, handle string) (store.Account, erro
 	if err := checkName("handle", handle); err != nil {
 		return store.Account{}, fmt.Errorf("account: %w: %w", store.ErrNotFound, err)
 	}
+	if a, _, ok := s.devices.account(handle); ok {
+		return a, nil
+	}
+	_, gen, _ := s.devices.account(handle)
 	v, err := s.read(ctx, accountKey(handle))
 	if err != nil {
 		return store.Account{}, fmt.Errorf("account %s: %w", handle, err)
@@ -78,6 +82,7 @@ func (s *Store) Account(ctx context.Context, handle string) (store.Account, erro
 	if err != nil {
 		return store.Account{}, fmt.Errorf("account %s: %w", handle, err)
 	}
+	s.devices.putAccount(handle, a, gen) // devcache.go
 	return a, nil
 }
 

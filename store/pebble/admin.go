@@ -195,6 +195,7 @@ func (s *Store) deleteDevicesLocked(ctx context.Context, handle string, addrs []
 	}
 	return s.commitStaged(ctx, func(g *groupState) error {
 		g.sync = true
+		s.recent.clear() // whole queues go: forget every remembered entry (recent.go)
 		for _, v := range vs {
 			qlo, qhi := queueRange(v.a, 0)
 			ranges := [][2][]byte{{qlo, qhi}}

@@ -42,16 +42,17 @@ type request struct {
 	dev     protocol.Address // reqAck
 	seqs    []uint64         // reqAck: input; reqEnqueue: the assigned seqs
 	now     int64            // reqExpire
-	// receipts, if set, makes a reqAck an AckAndEnqueue: it builds the
-	// entries enqueued in the same batch from the deleted ones.
-	receipts func(context.Context, []store.Entry) []*store.Entry
+	// hits are a reqAck's entries that existed when the caller read them
+	// (readAck), so the committer only writes.
+	hits []ackHit
 	// stage, for reqStage, stages the request's writes into the group's
 	// batch (reads first, as every stage function here does).
 	stage func(*groupState) error
 
 	done  chan struct{}
-	acked []store.Entry
-	made  []*store.Entry // AckAndEnqueue: what receipts built
+	acked []store.Entry  // reqAck: the entries deleted, in seq order (set by readAck)
+	sync  bool           // reqAck: the deletion must be durable before done (plain Ack)
+	made  []*store.Entry // AckAndEnqueue: the receipts, read-only for the committer
 	mseqs []uint64       // AckAndEnqueue: the seqs assigned to made
 	n     int
 	err   error
@@ -151,6 +152,7 @@ type groupState struct {
 	deleted  map[string]struct{}         // queue keys deleted in this batch
 	entries  uint64
 	dels     uint64
+	recent   [][]byte // keys added to Store.recent by this batch
 	// sync is false while the batch holds only deletions that may wait
 	// for the next synced batch (AckAndEnqueue without receipts).
 	sync bool
@@ -219,6 +221,7 @@ func (s *Store) failGroup(group []*request, g *groupState, err error) {
 	for k := range g.touched {
 		delete(g.counters, k)
 	}
+	s.recent.forget(g.recent)
 	for _, r := range group {
 		if r.err == nil {
 			r.err = err
@@ -284,9 +287,15 @@ func (s *Store) putEntries(g *groupState, es []*store.Entry) ([]uint64, error) {
 		g.counters[k] = seq
 		g.touched[k] = e.Device
 		seqs[i] = seq
-		if err := g.b.Set(queueKey(e.Device, seq), encodeEntry(e.Expires, e.Payload), nil); err != nil {
+		qk := queueKey(e.Device, seq)
+		if err := g.b.Set(qk, encodeEntry(e.Expires, e.Payload), nil); err != nil {
 			return nil, fmt.Errorf("stage entry: %w", err)
 		}
+		// Remembered before the commit: nothing can ack an entry before
+		// it is visible, so no ack can miss it and read it from disk while
+		// it is being added (recent.go).
+		s.recent.add(qk, e.Expires, e.Payload)
+		g.recent = append(g.recent, qk)
 		if !e.Expires.IsZero() {
 			if err := g.b.Set(expiryKey(e.Expires.UnixNano(), e.Device, seq), nil, nil); err != nil {
 				return nil, fmt.Errorf("stage expiry index: %w", err)
@@ -301,11 +310,10 @@ func (s *Store) putEntries(g *groupState, es []*store.Entry) ([]uint64, error) {
 // made with it skip closeMu (see enterRead).
 type committerKey struct{}
 
-// enterRead is enter for read methods. The committer's callbacks read
-// without closeMu: the committer holds the database open by construction
-// (Close waits for it before closing Pebble), and taking closeMu's read side
-// there could deadlock, because a pending Close blocks new readers while a
-// sender holding the read side waits for the committer to take its request.
+// enterRead is enter for read methods. An AckAndEnqueue callback reads
+// without closeMu: readAck already holds its read side for the whole call,
+// and taking it again could deadlock, because a pending Close blocks new
+// readers while the outer read lock is held.
 func (s *Store) enterRead(ctx context.Context) (func(), error) {
 	if c, _ := ctx.Value(committerKey{}).(*Store); c == s {
 		return func() {}, nil
@@ -313,35 +321,36 @@ func (s *Store) enterRead(ctx context.Context) (func(), error) {
 	return s.enter()
 }
 
-// makeReceipts runs an AckAndEnqueue's callback, turning a panic into an
-// error so that a bug in a caller cannot stop the committer.
-func (s *Store) makeReceipts(r *request) (made []*store.Entry, err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			made, err = nil, fmt.Errorf("receipt builder panicked: %v", p)
-		}
-	}()
-	made = r.receipts(context.WithValue(context.Background(), committerKey{}, s), r.acked)
-	if len(made) > MaxEnqueueEntries {
-		return nil, fmt.Errorf("%d receipts, limit %d: %w", len(made), MaxEnqueueEntries, ErrInvalid)
-	}
-	for i, e := range made {
-		if err := s.checkEntry(e); err != nil {
-			return nil, fmt.Errorf("receipt %d: %w", i, err)
-		}
-	}
-	return made, nil
+// ackHit is a queue entry an ack found: its key and, for the expiry
+// index, its expiry.
+type ackHit struct {
+	key     []byte
+	expires time.Time
 }
 
-func (s *Store) stageAck(g *groupState, r *request) error {
-	type hit struct {
-		key     []byte
-		expires time.Time
+// readAck does an ack's reads on the caller's goroutine, before the request
+// reaches the committer: the entries that exist (r.hits, r.acked) and, when
+// makeReceipts is set, the receipts built from them (r.made). Reading here
+// rather than on the single committer goroutine lets concurrent acks read
+// in parallel; at a 1,024-member group's fan-out those point reads were
+// most of the committer's time. An entry can only disappear between the
+// read and the commit through a second ack of the same seq (a device's
+// replaced connection) or expiry: the deletion is then repeated, which is
+// harmless, and at worst a sender gets a DELIVERED receipt twice.
+func (s *Store) readAck(ctx context.Context, r *request, makeReceipts func(context.Context, []store.Entry) []*store.Entry) error {
+	release, err := s.enterRead(ctx)
+	if err != nil {
+		return err
 	}
-	var hits []hit
-	for _, seq := range r.seqs {
+	defer release()
+	seqs := slices.Clone(r.seqs)
+	slices.Sort(seqs)
+	seqs = slices.Compact(seqs)
+	for _, seq := range seqs {
 		k := queueKey(r.dev, seq)
-		if _, gone := g.deleted[string(k)]; gone {
+		if e, ok := s.recent.take(k); ok {
+			r.hits = append(r.hits, ackHit{k, e.expires})
+			r.acked = append(r.acked, store.Entry{Device: r.dev, Seq: seq, Payload: e.payload, Expires: e.expires})
 			continue
 		}
 		v, found, err := s.get(k)
@@ -355,28 +364,51 @@ func (s *Store) stageAck(g *groupState, r *request) error {
 		if err != nil {
 			return fmt.Errorf("entry %s/%d: %w", r.dev, seq, err)
 		}
-		g.deleted[string(k)] = struct{}{}
-		hits = append(hits, hit{k, exp})
+		r.hits = append(r.hits, ackHit{k, exp})
 		r.acked = append(r.acked, store.Entry{Device: r.dev, Seq: seq, Payload: payload, Expires: exp})
 	}
-	slices.SortFunc(r.acked, func(a, b store.Entry) int { return cmpUint64(a.Seq, b.Seq) })
-	if r.receipts == nil {
-		g.sync = true // plain Ack promises a durable deletion
-	} else {
-		made, err := s.makeReceipts(r)
-		if err == nil {
-			err = s.loadCounters(g, made)
-		}
-		if err != nil {
-			for _, h := range hits {
-				delete(g.deleted, string(h.key)) // nothing of r is staged
-			}
-			r.acked = nil
-			return err
-		}
-		r.made = made
+	if makeReceipts == nil {
+		r.sync = true // plain Ack promises a durable deletion
+		return nil
 	}
-	for _, h := range hits {
+	r.made, err = s.makeReceipts(makeReceipts, r.acked)
+	return err
+}
+
+// makeReceipts runs an AckAndEnqueue's callback, turning a panic into an
+// error so that a bug in a caller fails only its own ack.
+func (s *Store) makeReceipts(fn func(context.Context, []store.Entry) []*store.Entry, acked []store.Entry) (made []*store.Entry, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			made, err = nil, fmt.Errorf("receipt builder panicked: %v", p)
+		}
+	}()
+	// The reads of the callback skip closeMu: readAck holds its read side.
+	made = fn(context.WithValue(context.Background(), committerKey{}, s), acked)
+	if len(made) > MaxEnqueueEntries {
+		return nil, fmt.Errorf("%d receipts, limit %d: %w", len(made), MaxEnqueueEntries, ErrInvalid)
+	}
+	for i, e := range made {
+		if err := s.checkEntry(e); err != nil {
+			return nil, fmt.Errorf("receipt %d: %w", i, err)
+		}
+	}
+	return made, nil
+}
+
+// stageAck stages the deletions readAck found and the receipts it built.
+func (s *Store) stageAck(g *groupState, r *request) error {
+	if err := s.loadCounters(g, r.made); err != nil {
+		return err
+	}
+	if r.sync {
+		g.sync = true
+	}
+	for _, h := range r.hits {
+		if _, gone := g.deleted[string(h.key)]; gone {
+			continue // deleted earlier in this batch (a repeated ack, or expiry)
+		}
+		g.deleted[string(h.key)] = struct{}{}
 		if err := g.b.Delete(h.key, nil); err != nil {
 			return fmt.Errorf("stage ack: %w", err)
 		}
@@ -388,7 +420,7 @@ func (s *Store) stageAck(g *groupState, r *request) error {
 		}
 		g.dels++
 	}
-	if r.made != nil {
+	if len(r.made) > 0 {
 		var err error
 		if r.mseqs, err = s.putEntries(g, r.made); err != nil {
 			return err
@@ -416,6 +448,7 @@ func (s *Store) stageExpire(g *groupState, r *request) error {
 	if err != nil {
 		return fmt.Errorf("scan expiry index: %w", err)
 	}
+	s.recent.forget(entries)
 	for i := range idx {
 		if err := g.b.Delete(idx[i], nil); err != nil {
 			return fmt.Errorf("stage expiry: %w", err)

@@ -7,23 +7,28 @@ import (
 	"github.com/parley-im/parley/store"
 )
 
-// maxCachedDeviceLists bounds the device-list cache; when full it is
-// cleared, and a dropped list costs one scan when next asked for.
-const maxCachedDeviceLists = 1 << 16
+// maxCachedHandles bounds each map of the cache; when one is full it is
+// cleared, and a dropped record costs one read when next asked for.
+const maxCachedHandles = 1 << 16
 
-// devCache keeps accounts' device lists in memory. Every Send reads two of
-// them (recipient and sender) and every receipt one, and on a busy node the
-// scan behind Devices crosses every young sstable (queue churn flushes
-// constantly): it was the node's largest CPU item per message.
+// devCache keeps accounts' device lists and account records in memory.
+// Every Send reads two device lists (recipient and sender) and the
+// recipient's account, every receipt one list; on a busy node those reads
+// cross every young sstable that queue churn keeps flushing, and the
+// blocks holding them are rewritten by compactions faster than the block
+// cache keeps them: each was in turn the node's largest CPU item per
+// message (docs/benchmarks.md).
 //
-// The store is the only writer of devices, so the cache is exact: a write
-// bumps gen and drops the handle's list, and a reader fills the cache only
-// if gen did not move while it read from disk, so a list read before a
-// write can never be cached after it. Unknown handles are not cached.
+// The store is the only writer of accounts and devices, so the cache is
+// exact: a write bumps gen and drops the handle's records, and a reader
+// fills the cache only if gen did not move while it read from disk, so a
+// record read before a write can never be cached after it. Unknown handles
+// are not cached.
 type devCache struct {
-	mu    sync.Mutex
-	gen   uint64                    // guarded by mu
-	lists map[string][]store.Device // guarded by mu
+	mu       sync.Mutex
+	gen      uint64                    // guarded by mu
+	lists    map[string][]store.Device // guarded by mu
+	accounts map[string]store.Account  // guarded by mu
 }
 
 func (c *devCache) get(handle string) ([]store.Device, uint64, bool) {
@@ -36,17 +41,37 @@ func (c *devCache) get(handle string) ([]store.Device, uint64, bool) {
 	return slices.Clone(l), c.gen, true
 }
 
-// put caches l for handle unless a device write happened since gen.
+// put caches l for handle unless a write happened since gen.
 func (c *devCache) put(handle string, l []store.Device, gen uint64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.gen != gen {
 		return
 	}
-	if c.lists == nil || len(c.lists) >= maxCachedDeviceLists {
+	if c.lists == nil || len(c.lists) >= maxCachedHandles {
 		c.lists = make(map[string][]store.Device)
 	}
 	c.lists[handle] = slices.Clone(l)
+}
+
+func (c *devCache) account(handle string) (store.Account, uint64, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	a, ok := c.accounts[handle]
+	return a, c.gen, ok
+}
+
+// putAccount caches handle's account unless a write happened since gen.
+func (c *devCache) putAccount(handle string, a store.Account, gen uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.gen != gen {
+		return
+	}
+	if c.accounts == nil || len(c.accounts) >= maxCachedHandles {
+		c.accounts = make(map[string]store.Account)
+	}
+	c.accounts[handle] = a
 }
 
 // invalidate is called after every write to handle's account or devices.
@@ -55,4 +80,5 @@ func (c *devCache) invalidate(handle string) {
 	defer c.mu.Unlock()
 	c.gen++
 	delete(c.lists, handle)
+	delete(c.accounts, handle)
 }

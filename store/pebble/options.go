@@ -19,8 +19,12 @@ type Options struct {
 	// MaxGroup bounds how many Enqueue/Ack requests share one batch and one
 	// sync. Zero means DefaultMaxGroup.
 	MaxGroup int
-	// CacheSize is Pebble's block cache in bytes. Zero keeps Pebble's default.
+	// CacheSize is Pebble's block cache in bytes. Zero means
+	// DefaultCacheSize.
 	CacheSize int64
+	// MemTableSize is the size of one Pebble memtable in bytes. Zero means
+	// DefaultMemTableSize.
+	MemTableSize uint64
 }
 
 const (
@@ -33,6 +37,15 @@ const (
 	// MaxReadLimit caps ReadQueue's limit so one call cannot pull a whole
 	// 30-day backlog into memory.
 	MaxReadLimit = 10000
+	// DefaultCacheSize is the block cache. Pebble's own default (8 MB) is
+	// for embedding in small tools; a node reads account, device and
+	// prekey records on every connection and Send.
+	DefaultCacheSize = 64 << 20
+	// DefaultMemTableSize keeps a delivered-and-acknowledged entry's put,
+	// point read and delete within one memtable at tens of thousands of
+	// messages per second, so most queue churn never reaches an sstable
+	// search. Pebble's default is 4 MB.
+	DefaultMemTableSize = 32 << 20
 	// expireChunk bounds the deletions ExpireQueues puts in one batch, so a
 	// large expiry does not stall senders waiting on the committer.
 	expireChunk = 1000
@@ -50,6 +63,12 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxGroup <= 0 {
 		o.MaxGroup = DefaultMaxGroup
+	}
+	if o.CacheSize <= 0 {
+		o.CacheSize = DefaultCacheSize
+	}
+	if o.MemTableSize == 0 {
+		o.MemTableSize = DefaultMemTableSize
 	}
 	return o
 }

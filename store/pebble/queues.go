@@ -3,6 +3,8 @@ package pebble
 import (
 	"context"
 	"fmt"
+	"hash/maphash"
+	"sync"
 	"time"
 
 	"github.com/parley-im/parley/protocol"
@@ -111,7 +113,16 @@ func (s *Store) Ack(ctx context.Context, dev protocol.Address, seqs []uint64) ([
 	if len(seqs) == 0 {
 		return nil, nil
 	}
+	mu := s.ackLock(dev)
+	mu.Lock()
+	defer mu.Unlock()
 	r := &request{kind: reqAck, dev: dev, seqs: seqs}
+	if err := s.readAck(ctx, r, nil); err != nil {
+		return nil, fmt.Errorf("ack %d entries of %s: %w", len(seqs), dev, err)
+	}
+	if len(r.hits) == 0 && len(r.made) == 0 {
+		return nil, nil // nothing of it exists any more: nothing to write
+	}
 	if err := s.submit(ctx, r); err != nil {
 		return nil, fmt.Errorf("ack %d entries of %s: %w", len(seqs), dev, err)
 	}
@@ -228,6 +239,15 @@ func (p *pending) Wait() error {
 	return nil
 }
 
+// ackStripes spreads devices over ack locks: a device's acks are serial
+// anyway (one connection at a time), so a collision only makes two devices
+// take turns for one commit.
+const ackStripes = 1024
+
+func (s *Store) ackLock(dev protocol.Address) *sync.Mutex {
+	return &s.ackMu[maphash.String(s.keySeed, dev.String())%ackStripes]
+}
+
 // AckAndEnqueue implements store.Queues. The deletions and the receipts
 // share one batch; a batch that carries no receipt (and nothing else that
 // needs a sync) is committed without waiting for the disk, see the package
@@ -242,7 +262,16 @@ func (s *Store) AckAndEnqueue(ctx context.Context, dev protocol.Address, seqs []
 	if len(seqs) == 0 {
 		return nil, nil
 	}
-	r := &request{kind: reqAck, dev: dev, seqs: seqs, receipts: makeReceipts}
+	mu := s.ackLock(dev)
+	mu.Lock()
+	defer mu.Unlock()
+	r := &request{kind: reqAck, dev: dev, seqs: seqs}
+	if err := s.readAck(ctx, r, makeReceipts); err != nil {
+		return nil, fmt.Errorf("ack %d entries of %s: %w", len(seqs), dev, err)
+	}
+	if len(r.hits) == 0 && len(r.made) == 0 {
+		return nil, nil // nothing of it exists any more: nothing to write
+	}
 	if err := s.submit(ctx, r); err != nil {
 		return nil, fmt.Errorf("ack %d entries of %s: %w", len(seqs), dev, err)
 	}

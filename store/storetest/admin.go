@@ -61,6 +61,11 @@ func RunAdmin(t *testing.T, open func(t *testing.T) store.Store, reopen func(t *
 		s := fresh(t)
 		d := register(t, s, "alice")
 		register(t, s, "bob")
+		// Read first, so a store that caches accounts has alice cached
+		// when the operator disables her.
+		if a, err := s.Account(ctx, "alice"); err != nil || a.Disabled {
+			t.Fatalf("before disable: %+v, %v", a, err)
+		}
 		noErr(t, "disable", s.SetAccountDisabled(ctx, "alice", true))
 		a, err := s.Account(ctx, "alice")
 		noErr(t, "Account", err)
@@ -79,8 +84,8 @@ func RunAdmin(t *testing.T, open func(t *testing.T) store.Store, reopen func(t *
 		}
 		noErr(t, "enable", s.SetAccountDisabled(ctx, "alice", false))
 		got, _ = s.DeviceByKey(ctx, d.NoiseKey)
-		if got.Disabled {
-			t.Fatalf("device still disabled after enable")
+		if a, _ := s.Account(ctx, "alice"); got.Disabled || a.Disabled {
+			t.Fatalf("still disabled after enable: device %v, account %v", got.Disabled, a.Disabled)
 		}
 		wantErr(t, "disable unknown", s.SetAccountDisabled(ctx, "nobody", true), store.ErrNotFound)
 	})
@@ -91,8 +96,11 @@ func RunAdmin(t *testing.T, open func(t *testing.T) store.Store, reopen func(t *
 		bob := register(t, s, "bob")
 		noErr(t, "keys", s.AddPreKeys(ctx, d.Address, preKeys(1, 3)))
 		noErr(t, "token", s.SetPushToken(ctx, d.Address, store.PushToken{Token: "tok", Platform: "fcm", UpdatedAt: t0}))
-		enqueue(t, s, entries(d.Address, 3, "for alice"))
+		gone := enqueue(t, s, entries(d.Address, 3, "for alice"))
 		keep := enqueue(t, s, entries(bob.Address, 2, "for bob"))
+		if _, err := s.Account(ctx, "alice"); err != nil { // cached, if the store caches
+			t.Fatalf("Account before delete: %v", err)
+		}
 		noErr(t, "DeleteAccount", s.DeleteAccount(ctx, "alice"))
 		if _, err := s.Account(ctx, "alice"); !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("Account after delete: %v", err)
@@ -105,6 +113,11 @@ func RunAdmin(t *testing.T, open func(t *testing.T) store.Store, reopen func(t *
 		}
 		if n, err := s.QueueDepth(ctx, d.Address); err != nil || n != 0 {
 			t.Fatalf("queue after delete: %d, %v", n, err)
+		}
+		// A late ack of the deleted queue finds nothing (a store that
+		// remembers recent entries must forget them too).
+		if got, err := s.Ack(ctx, d.Address, seqsOf(gone)); err != nil || len(got) != 0 {
+			t.Fatalf("Ack of a deleted queue returned %v, %v", seqsOf(got), err)
 		}
 		wantQueue(t, s, bob.Address, keep)
 		if c, err := s.KeyCounts(ctx, d.Address); err == nil && c.PreKeys != 0 {
