@@ -153,7 +153,7 @@ func options(c *serveConfig) []option {
 		o("expire_interval", "expire-interval", "PARLEY_EXPIRE_INTERVAL", "ExpireInterval", "how often expired queue entries are deleted (default 1m)", durV{p: &c.ExpireInterval}),
 		o("handshake_timeout", "handshake-timeout", "PARLEY_HANDSHAKE_TIMEOUT", "HandshakeTimeout", "bound on the Noise handshake (default 10s)", durV{p: &c.HandshakeTimeout}),
 		o("idle_timeout", "idle-timeout", "PARLEY_IDLE_TIMEOUT", "IdleTimeout", "close connections silent this long (default 3m)", durV{p: &c.IdleTimeout}),
-		o("idle_release", "idle-release", "PARLEY_IDLE_RELEASE", "IdleRelease", "drop an idle TCP connection's cipher state after this long; negative: never (default 30s)", durV{p: &c.IdleRelease, negative: true}),
+		o("idle_release", "idle-release", "PARLEY_IDLE_RELEASE", "IdleRelease", "an idle TCP connection drops its cipher state and hibernates (no goroutine) after this long; negative: never (default 30s)", durV{p: &c.IdleRelease, negative: true}),
 		o("write_timeout", "write-timeout", "PARLEY_WRITE_TIMEOUT", "WriteTimeout", "bound on one write to a device (default 15s)", durV{p: &c.WriteTimeout}),
 		o("shutdown_timeout", "shutdown-timeout", "PARLEY_SHUTDOWN_TIMEOUT", "ShutdownTimeout", "how long shutdown waits for sessions after Goodbye (default 5s)", durV{p: &c.ShutdownTimeout}),
 		o("delivery_window", "delivery-window", "PARLEY_DELIVERY_WINDOW", "DeliveryWindow", "most unacknowledged deliveries per connection (default 256)", intV{p: &c.DeliveryWindow}),

@@ -21,9 +21,10 @@ const (
 // handleDeliveryAck deletes acknowledged entries and, in the same atomic
 // store batch, queues for every envelope that existed and was not silent a
 // DELIVERED receipt to all devices of its sender (one receipt per sender per
-// ack). Receipts get no receipts. One batch means one sync and no window in
-// which a crash keeps the deletion but loses the receipt; an ack of
-// receipts only (nothing to queue) does not wait for a sync of its own.
+// ack). Receipts get no receipts. One atomic batch means no crash can keep
+// the deletion and lose the receipt; the batch does not wait for a sync of
+// its own (store/pebble/doc.go, sync policy): a crash before the next sync
+// brings the entries back, and their second ack makes the receipts again.
 func handleDeliveryAck(ctx context.Context, s *Session, f *pb.ClientFrame) error {
 	seqs := f.GetDeliveryAck().Seqs
 	if len(seqs) == 0 {

@@ -32,7 +32,7 @@ func TestSyncPolicy(t *testing.T) {
 		{"AckAndEnqueueWithReceipt", func(s *Store, seq uint64) error {
 			_, err := s.AckAndEnqueue(ctx, bob, []uint64{seq}, receipt)
 			return err
-		}, 1, 0},
+		}, 0, 1}, // atomic with its deletion: durable with the next sync (doc.go)
 		{"AckAndEnqueuePureDelete", func(s *Store, seq uint64) error {
 			_, err := s.AckAndEnqueue(ctx, bob, []uint64{seq}, none)
 			return err

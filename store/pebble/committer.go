@@ -153,8 +153,8 @@ type groupState struct {
 	entries  uint64
 	dels     uint64
 	recent   [][]byte // keys added to Store.recent by this batch
-	// sync is false while the batch holds only deletions that may wait
-	// for the next synced batch (AckAndEnqueue without receipts).
+	// sync is false while the batch holds only writes that may wait for
+	// the next synced batch (AckAndEnqueue's deletions and receipts).
 	sync bool
 }
 
@@ -277,9 +277,16 @@ func (s *Store) loadCounters(g *groupState, es []*store.Entry) error {
 // putEntries stages es with the next seqs of their devices; loadCounters
 // ran for them.
 func (s *Store) putEntries(g *groupState, es []*store.Entry) ([]uint64, error) {
+	seqs, err := s.putEntriesNoSync(g, es)
 	if len(es) > 0 {
 		g.sync = true
 	}
+	return seqs, err
+}
+
+// putEntriesNoSync is putEntries for entries that may become durable with
+// the next synced batch: AckAndEnqueue's receipts (doc.go, sync policy).
+func (s *Store) putEntriesNoSync(g *groupState, es []*store.Entry) ([]uint64, error) {
 	seqs := make([]uint64, len(es))
 	for i, e := range es {
 		k := string(appendAddr(nil, e.Device))
@@ -422,7 +429,7 @@ func (s *Store) stageAck(g *groupState, r *request) error {
 	}
 	if len(r.made) > 0 {
 		var err error
-		if r.mseqs, err = s.putEntries(g, r.made); err != nil {
+		if r.mseqs, err = s.putEntriesNoSync(g, r.made); err != nil {
 			return err
 		}
 	}

@@ -56,25 +56,32 @@
 // seqs even though their callers wait elsewhere (a session keeps up to 32
 // Sends in flight this way without reordering the recipient's queue).
 //
-// AckAndEnqueue stages the deletions and, from the entries that existed, the
-// receipts its callback builds, in one batch: the callback runs on the
-// committer between the reads and the writes of that request, reads the
+// AckAndEnqueue and Ack do their reads before the request reaches the
+// committer (readAck), on the caller's goroutine, so concurrent acks read
+// in parallel and the committer only writes: the entries that exist are
+// found in a cache of recently written entries (recent.go: every way an
+// entry leaves the queue removes it there first) or by a point read, and
+// AckAndEnqueue's callback builds the receipts from them, reading the
 // store through the context it is given (reads with that context skip
-// closeMu: the committer holds the database open by construction, and taking
-// closeMu there could deadlock behind a pending Close), and a panic or a bad
-// entry from it fails that request alone.
+// closeMu, which readAck already holds). The acks of one device are
+// serialised from their reads to their commit by a striped lock, so two
+// acks of the same seq cannot both find it; a panic or a bad entry from the
+// callback fails that request alone. The deletions and the receipts are
+// then staged in one batch.
 //
 // Sync policy: a batch is committed with a sync when any request in it needs
 // one: Enqueue, EnqueueAsync, Ack (whose contract promises a durable
-// deletion), ExpireQueues, and AckAndEnqueue when it queued receipts. A batch
-// of AckAndEnqueue deletions that queued nothing (acks of receipts, of sync
-// copies, of silent envelopes) is committed without a sync (Stats.Unsynced).
-// Pebble's WAL is one sequential log, so the next synced batch makes those
-// deletions durable too; a crash before that brings the entries back and
-// they are delivered again, which devices absorb (duplicate message ids are
-// dropped; a DELIVERED receipt applied twice changes nothing). The saving is
-// one fsync per message at the end of its life. Nothing is lost this way:
-// only a deletion can be undone by a crash, never an acknowledged write.
+// deletion) and ExpireQueues. AckAndEnqueue never waits for a sync of its
+// own, with or without receipts (Stats.Unsynced): its batch is atomic and
+// Pebble's WAL is one sequential log, so the next synced batch makes it
+// durable, and a crash before that loses the deletions and the receipts
+// together. The entries then come back and are delivered again; the device
+// drops them as duplicates and acknowledges them again, which makes the
+// receipts again. A DELIVERED receipt is therefore never lost, only
+// delayed, and one applied twice changes nothing. (kill -9 loses nothing:
+// the WAL write is in the page cache.) The saving is one fsync per message
+// at the end of its life, and a recipient's next frame no longer waits
+// behind its ack's sync.
 //
 // Devices are cached in memory (devcache.go): only CreateAccount writes
 // them, it invalidates the handle, and a generation counter stops a reader
