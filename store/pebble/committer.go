@@ -95,6 +95,7 @@ func (s *Store) commitLoop() {
 	defer close(s.committed)
 	counters := make(map[string]uint64) // device (addr key) → last seq handed out
 	group := make([]*request, 0, s.opts.MaxGroup)
+	var lastSync time.Time // when the last batch that needed a sync was taken
 	for {
 		// Once Close has begun, queued requests are answered with ErrClosed
 		// rather than committed: prefer quit over more work.
@@ -111,14 +112,18 @@ func (s *Store) commitLoop() {
 		case r := <-s.reqs:
 			group = append(group[:0], r)
 		}
-	gather:
-		for len(group) < s.opts.MaxGroup {
-			select {
-			case r := <-s.reqs:
-				group = append(group, r)
-			default:
-				break gather
+		group = s.gather(group)
+		// Sized by load: when syncs come closer together than
+		// MinSyncInterval, let the next batch gather for the rest of the
+		// interval. Each fdatasync costs ~90 µs of kernel CPU here, and at
+		// a few thousand messages per second they were the node's largest
+		// cost per message (docs/benchmarks.md); an idle node never waits.
+		if needsSync(group) {
+			if wait := s.opts.MinSyncInterval - time.Since(lastSync); wait > 0 && len(group) < s.opts.MaxGroup {
+				time.Sleep(wait)
+				group = s.gather(group)
 			}
+			lastSync = time.Now()
 		}
 		if len(counters) > maxCachedCounters {
 			// Bound the cache on nodes with millions of devices; a dropped
@@ -128,6 +133,30 @@ func (s *Store) commitLoop() {
 		s.commitGroup(group, counters)
 		clear(group)
 	}
+}
+
+// gather adds to group every request already waiting, up to MaxGroup.
+func (s *Store) gather(group []*request) []*request {
+	for len(group) < s.opts.MaxGroup {
+		select {
+		case r := <-s.reqs:
+			group = append(group, r)
+		default:
+			return group
+		}
+	}
+	return group
+}
+
+// needsSync reports whether a batch of group will be synced (the
+// committer's sync policy, doc.go): anything but AckAndEnqueue's.
+func needsSync(group []*request) bool {
+	for _, r := range group {
+		if r.kind != reqAck || r.sync {
+			return true
+		}
+	}
+	return false
 }
 
 // failPending answers requests still queued when Close began. Close flipped

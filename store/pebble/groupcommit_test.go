@@ -173,3 +173,38 @@ func TestEnqueueHonoursCancelledContext(t *testing.T) {
 		t.Fatalf("cancelled Enqueue stored %d entries", n)
 	}
 }
+
+// TestMinSyncIntervalGathers: Enqueues that arrive within MinSyncInterval
+// of a sync wait for the interval and then share one sync, instead of
+// taking one each as they come.
+func TestMinSyncIntervalGathers(t *testing.T) {
+	s, err := Open(t.TempDir(), Options{MinSyncInterval: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	ctx := context.Background()
+	bob := protocol.Address{User: "bob", Device: 1}
+	enqueue := func() error { return s.Enqueue(ctx, []*store.Entry{{Device: bob, Payload: []byte("m")}}) }
+	if err := enqueue(); err != nil { // the first sync: nothing to wait for
+		t.Fatal(err)
+	}
+	before := s.Stats().Syncs
+	const callers = 10
+	var wg sync.WaitGroup
+	errs := make([]error, callers)
+	for i := range callers {
+		wg.Go(func() { errs[i] = enqueue() })
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Each caller waits for its own commit, so one by one they would
+	// take one sync each; within the interval they share.
+	if got := s.Stats().Syncs - before; got != 1 {
+		t.Fatalf("%d callers within the interval took %d syncs, want 1", callers, got)
+	}
+}

@@ -25,6 +25,11 @@ type Options struct {
 	// MemTableSize is the size of one Pebble memtable in bytes. Zero means
 	// DefaultMemTableSize.
 	MemTableSize uint64
+	// MinSyncInterval is the least time between the starts of two synced
+	// batches: a batch that would sync sooner waits and gathers what
+	// arrives meanwhile. Zero means DefaultMinSyncInterval; negative
+	// means never wait.
+	MinSyncInterval time.Duration
 }
 
 const (
@@ -46,6 +51,9 @@ const (
 	// messages per second, so most queue churn never reaches an sstable
 	// search. Pebble's default is 4 MB.
 	DefaultMemTableSize = 32 << 20
+	// DefaultMinSyncInterval trades at most this much first-tick latency,
+	// and only when syncs come faster than 1/interval, for fewer fsyncs.
+	DefaultMinSyncInterval = 500 * time.Microsecond
 	// expireChunk bounds the deletions ExpireQueues puts in one batch, so a
 	// large expiry does not stall senders waiting on the committer.
 	expireChunk = 1000
@@ -69,6 +77,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MemTableSize == 0 {
 		o.MemTableSize = DefaultMemTableSize
+	}
+	if o.MinSyncInterval == 0 {
+		o.MinSyncInterval = DefaultMinSyncInterval
 	}
 	return o
 }
