@@ -162,8 +162,11 @@ func New(cfg Config) (*Node, error) {
 		Social:         newSocial(cfg), // social.go
 		Wrap:           n.ops.wrap,
 		OnPanic:        func() { n.stats.panics.Add(1) },
-		OnAuth:         func() { n.stats.sessions.Add(1) },
-		OnClose:        func() { n.stats.sessions.Add(-1) },
+		OnAuth: func(s *session.Session) {
+			n.stats.sessions.Add(1)
+			n.ops.untrack(s) // the IP only serves the registration limit, before this
+		},
+		OnClose: func() { n.stats.sessions.Add(-1) },
 	}
 	return n, nil
 }

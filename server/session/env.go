@@ -50,8 +50,11 @@ type Env struct {
 	Wrap func(Handler) Handler
 	// OnPanic is called after a panic in a handler or pump was recovered.
 	OnPanic func()
-	// OnAuth and OnClose track authenticated sessions for node stats.
-	OnAuth, OnClose func()
+	// OnAuth and OnClose track authenticated sessions for node stats; OnAuth
+	// also lets the node drop what it kept only for unauthenticated
+	// sessions (the client IP, for the registration limit).
+	OnAuth  func(*Session)
+	OnClose func()
 }
 
 // Handler handles one frame of one type. It returns nil after writing its

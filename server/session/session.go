@@ -366,7 +366,7 @@ func (s *Session) start(ctx context.Context) error {
 func (s *Session) bind(addr protocol.Address) {
 	s.addr, s.authed = addr, true
 	if s.env.OnAuth != nil {
-		s.env.OnAuth()
+		s.env.OnAuth(s)
 	}
 	if old := s.env.Router.Attach(addr, s); old != nil {
 		old.Kick(pb.ErrorCode_REPLACED, "a newer connection of this device took over", 0)

@@ -43,7 +43,6 @@ type socialState struct {
 	linkCode string
 	typing   bucket
 	contacts map[string]bool // peers already recorded as contacts
-	online   bool            // counted in the presence registry
 }
 
 func (s *Session) soc() *socialState {
@@ -95,7 +94,9 @@ func (s *Session) socialOnline(ctx context.Context) {
 	if soc == nil || soc.Presence == nil {
 		return
 	}
-	s.soc().online = true
+	// Every authenticated session is counted online (bind calls this), so
+	// socialClose goes by s.authed: an idle session then keeps no
+	// socialState at all.
 	if first, subs := soc.Presence.Connect(s.addr.User); first {
 		s.announce(ctx, s.addr.User, true, 0, subs)
 	}
@@ -105,19 +106,19 @@ func (s *Session) socialOnline(ctx context.Context) {
 // subscriptions die with it, and its user may go offline.
 func (s *Session) socialClose() {
 	soc, st := s.env.Social, s.social
-	if soc == nil || st == nil {
+	if soc == nil {
 		return
 	}
-	if st.linkCode != "" && soc.Links != nil {
+	if st != nil && st.linkCode != "" && soc.Links != nil {
 		soc.Links.drop(st.linkCode, s)
 	}
 	if soc.Presence == nil {
 		return
 	}
-	if st.sub != nil {
+	if st != nil && st.sub != nil {
 		soc.Presence.Unsubscribe(st.sub)
 	}
-	if !st.online {
+	if !s.authed { // socialOnline ran at bind for every authenticated session
 		return
 	}
 	if last, subs := soc.Presence.Disconnect(s.addr.User); last {
