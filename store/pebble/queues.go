@@ -102,6 +102,11 @@ func (s *Store) ReadQueue(ctx context.Context, dev protocol.Address, after uint6
 	if err != nil {
 		return nil, fmt.Errorf("read queue %s: %w", dev, err)
 	}
+	// What is read is about to be delivered and acknowledged: remember it
+	// so the ack needs no point read (recent.go). For a backlog that fell
+	// out of the cache (a device offline for a while) those reads were
+	// over half the node's CPU while it drained.
+	s.recent.addRead(dev, out)
 	return out, nil
 }
 

@@ -3,6 +3,9 @@ package pebble
 import (
 	"sync"
 	"time"
+
+	"github.com/parley-im/parley/protocol"
+	"github.com/parley-im/parley/store"
 )
 
 // maxRecentEntries bounds the recent-entry cache; the oldest is forgotten
@@ -16,9 +19,11 @@ const maxRecentEntries = 1 << 16
 // found here it costs a map lookup instead of a Pebble point read, which
 // was the largest item left in the ack path. The store stays the truth:
 // a miss falls back to the read, and every way an entry leaves the queue
-// (ack, expiry, device deletion) removes it here first, so a hit is always
-// an entry that exists. Payloads are the callers' slices, which the store
-// already treats as read-only.
+// (ack, expiry, device deletion) removes it here first, so a hit is an
+// entry that exists (but for addRead's race, see there). Entries come in
+// when they are written and again when ReadQueue reads them for delivery,
+// so a backlog drained long after it was written is found too. Payloads
+// are the callers' slices, which the store already treats as read-only.
 type recentEntries struct {
 	mu   sync.Mutex
 	m    map[string]recentEntry
@@ -47,6 +52,15 @@ func (r *recentEntries) add(key []byte, expires time.Time, payload []byte) {
 	r.ring[r.next] = k
 	r.next = (r.next + 1) % len(r.ring)
 	r.m[k] = recentEntry{expires, payload}
+}
+
+// addRead remembers entries ReadQueue just found in dev's queue. An entry
+// that expiry or a device deletion removes at the same moment can slip in
+// stale; its only effect is a receipt for it if it is ever acknowledged.
+func (r *recentEntries) addRead(dev protocol.Address, es []store.Entry) {
+	for i := range es {
+		r.add(queueKey(dev, es[i].Seq), es[i].Expires, es[i].Payload)
+	}
 }
 
 // take returns and forgets the entry at key.
