@@ -41,6 +41,10 @@ type recentEntry struct {
 func (r *recentEntries) add(key []byte, expires time.Time, payload []byte) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.addLocked(string(key), recentEntry{expires, payload})
+}
+
+func (r *recentEntries) addLocked(k string, e recentEntry) {
 	if r.m == nil {
 		r.m = make(map[string]recentEntry)
 		r.ring = make([]string, maxRecentEntries)
@@ -48,18 +52,29 @@ func (r *recentEntries) add(key []byte, expires time.Time, payload []byte) {
 	if old := r.ring[r.next]; old != "" {
 		delete(r.m, old)
 	}
-	k := string(key)
 	r.ring[r.next] = k
 	r.next = (r.next + 1) % len(r.ring)
-	r.m[k] = recentEntry{expires, payload}
+	r.m[k] = e
 }
 
 // addRead remembers entries ReadQueue just found in dev's queue. An entry
 // that expiry or a device deletion removes at the same moment can slip in
 // stale; its only effect is a receipt for it if it is ever acknowledged.
 func (r *recentEntries) addRead(dev protocol.Address, es []store.Entry) {
+	if len(es) == 0 {
+		return
+	}
+	keys := make([]string, len(es)) // built outside the lock
 	for i := range es {
-		r.add(queueKey(dev, es[i].Seq), es[i].Expires, es[i].Payload)
+		keys[i] = string(queueKey(dev, es[i].Seq))
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for i := range es {
+		if _, ok := r.m[keys[i]]; ok {
+			continue // still remembered from its write
+		}
+		r.addLocked(keys[i], recentEntry{es[i].Expires, es[i].Payload})
 	}
 }
 
