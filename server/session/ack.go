@@ -54,21 +54,20 @@ func (s *Session) receipts(ctx context.Context, acked []store.Entry) []*store.En
 	var senders []string
 	ids := make(map[string][][]byte)
 	for i := range acked {
-		d, err := decodePayload(acked[i].Payload)
+		e, err := receiptFactsOf(acked[i].Payload) // payload.go
 		if err != nil {
 			s.env.Logger.Error("undecodable queue entry", "device", s.addr.String(), "seq", acked[i].Seq, "err", err)
 			continue
 		}
-		e := d.GetEnvelope()
 		// Copies of one's own sends to one's other devices are not
 		// deliveries to the recipient, so they make no receipt.
-		if !wantsReceipt(s.addr.User, e) { // group.go
+		if !e.wants(s.addr.User) {
 			continue
 		}
-		if _, ok := ids[e.From]; !ok {
-			senders = append(senders, e.From)
+		if _, ok := ids[e.from]; !ok {
+			senders = append(senders, e.from)
 		}
-		ids[e.From] = append(ids[e.From], e.MessageId)
+		ids[e.from] = append(ids[e.from], e.messageID)
 	}
 	if len(senders) == 0 {
 		return nil

@@ -2,6 +2,7 @@ package session
 
 import (
 	"fmt"
+	"unicode/utf8"
 
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
@@ -50,4 +51,138 @@ func decodePayload(b []byte) (*pb.Deliver, error) {
 		return nil, fmt.Errorf("session: stored payload: %w", err)
 	}
 	return d, nil
+}
+
+// receiptFacts is what a receipt needs from a stored payload: whether it
+// holds an envelope, and the envelope's fields that decide the receipt.
+type receiptFacts struct {
+	envelope           bool
+	from, to           string
+	messageID, groupID []byte
+	silent, ephemeral  bool
+}
+
+// Field numbers of pb.Deliver and pb.Envelope that receiptFacts reads.
+const (
+	deliverEnvelope  = 2
+	envFrom          = 1
+	envMessageID     = 3
+	envTo            = 7
+	envSilent        = 8
+	envGroupID       = 9
+	envEphemeral     = 10
+	deliverLastEntry = 4 // receipt = 3, group_event = 4: the other oneof members
+)
+
+// readReceiptFacts reads receiptFacts from a stored payload without
+// unmarshalling it: on every ack the node reads each acknowledged entry
+// back, and the full protobuf decode (bodies, allocations) was a visible
+// share of the ack path. ok is false for anything but the canonical
+// encoding the node itself writes (a repeated or out-of-place field, an
+// unknown wire type): the caller then decodes it fully, so the result is
+// always what proto.Unmarshal would give (FuzzReceiptFacts).
+func readReceiptFacts(b []byte) (f receiptFacts, ok bool) {
+	var env []byte
+	seen := false
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return f, false
+		}
+		b = b[n:]
+		switch {
+		case num == 1 && typ == protowire.VarintType: // seq: not stored, but harmless
+			_, n = protowire.ConsumeVarint(b)
+		case num == deliverEnvelope && typ == protowire.BytesType && !seen:
+			env, n = protowire.ConsumeBytes(b)
+			seen = true
+		case num > deliverEnvelope && num <= deliverLastEntry:
+			return f, false // another oneof member: not an envelope, or a switch
+		default:
+			return f, false
+		}
+		if n < 0 {
+			return f, false
+		}
+		b = b[n:]
+	}
+	if !seen {
+		return f, false
+	}
+	f.envelope = true
+	var got [envEphemeral + 1]bool
+	for len(env) > 0 {
+		num, typ, n := protowire.ConsumeTag(env)
+		if n < 0 || num <= 0 || int(num) < len(got) && got[num] {
+			return f, false // malformed, or a repeated field (merge rules): decode fully
+		}
+		env = env[n:]
+		if int(num) < len(got) {
+			got[num] = true
+		}
+		switch typ {
+		case protowire.VarintType:
+			var v uint64
+			v, n = protowire.ConsumeVarint(env)
+			switch num {
+			case envSilent:
+				f.silent = v != 0
+			case envEphemeral:
+				f.ephemeral = v != 0
+			}
+		case protowire.BytesType:
+			var v []byte
+			v, n = protowire.ConsumeBytes(env)
+			switch num {
+			case envFrom, envTo:
+				if !utf8.Valid(v) {
+					return f, false // proto rejects it; let the full decode say so
+				}
+				if num == envFrom {
+					f.from = string(v)
+				} else {
+					f.to = string(v)
+				}
+			case envMessageID:
+				f.messageID = v
+			case envGroupID:
+				f.groupID = v
+			}
+		default:
+			n = protowire.ConsumeFieldValue(num, typ, env)
+		}
+		if n < 0 {
+			return f, false
+		}
+		env = env[n:]
+	}
+	return f, true
+}
+
+// receiptFactsOf is readReceiptFacts with the full decode as fallback.
+func receiptFactsOf(b []byte) (receiptFacts, error) {
+	if f, ok := readReceiptFacts(b); ok {
+		return f, nil
+	}
+	d, err := decodePayload(b)
+	if err != nil {
+		return receiptFacts{}, err
+	}
+	e := d.GetEnvelope()
+	if e == nil {
+		return receiptFacts{}, nil
+	}
+	return receiptFacts{envelope: true, from: e.From, to: e.To, messageID: e.MessageId, groupID: e.GroupId, silent: e.Silent, ephemeral: e.Ephemeral}, nil
+}
+
+// wants reports whether the envelope makes a DELIVERED receipt when self
+// acknowledges it: wantsReceipt (group.go) on the facts.
+func (f receiptFacts) wants(self string) bool {
+	switch {
+	case !f.envelope || f.silent || f.ephemeral:
+		return false
+	case f.to == self:
+		return true
+	}
+	return f.to == "" && len(f.groupID) > 0 && f.from != self
 }
