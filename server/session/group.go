@@ -426,17 +426,3 @@ func (s *Session) checkSendGroup(ctx context.Context, m *pb.Send) error {
 	}
 	return nil
 }
-
-// wantsReceipt reports whether acknowledging e makes a DELIVERED receipt:
-// pairwise envelopes addressed to the acknowledging user, and group
-// envelopes (to is empty) from another user. Copies of one's own sends,
-// silent envelopes, receipts and events make none.
-func wantsReceipt(self string, e *pb.Envelope) bool {
-	switch {
-	case e == nil || e.Silent || e.Ephemeral:
-		return false
-	case e.To == self:
-		return true
-	}
-	return e.To == "" && len(e.GroupId) > 0 && e.From != self
-}

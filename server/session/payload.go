@@ -175,8 +175,10 @@ func receiptFactsOf(b []byte) (receiptFacts, error) {
 	return receiptFacts{envelope: true, from: e.From, to: e.To, messageID: e.MessageId, groupID: e.GroupId, silent: e.Silent, ephemeral: e.Ephemeral}, nil
 }
 
-// wants reports whether the envelope makes a DELIVERED receipt when self
-// acknowledges it: wantsReceipt (group.go) on the facts.
+// wants reports whether acknowledging the entry makes a DELIVERED receipt
+// for self: pairwise envelopes addressed to self, and group envelopes (to
+// is empty) from another user. Copies of one's own sends, silent and
+// ephemeral envelopes, receipts and events make none.
 func (f receiptFacts) wants(self string) bool {
 	switch {
 	case !f.envelope || f.silent || f.ephemeral:
