@@ -61,21 +61,26 @@ func (s *Session) pump(wg *sync.WaitGroup) {
 		}
 		s.mu.Unlock()
 
-		frames, buf = frames[:0], buf[:0]
-		if len(pushes) > 0 {
-			s.setWriteDeadline()
-			if err := s.conn.WriteFrames(pushes); err != nil {
-				s.stopPump(err)
-				return
-			}
-		}
+		// Pushes, the PrekeysLow notice and the entries of this pass go out
+		// in one WriteFrames call: on connect that is PrekeysLow, the backlog
+		// and QueueDrained in one syscall.
+		frames, buf = append(frames[:0], pushes...), buf[:0]
 		if low != nil {
-			if err := s.writeFrame(&pb.ServerFrame{Body: &pb.ServerFrame_PrekeysLow{PrekeysLow: low}}); err != nil {
+			b, err := marshalFrame(&pb.ServerFrame{Body: &pb.ServerFrame_PrekeysLow{PrekeysLow: low}})
+			if err != nil {
 				s.stopPump(err)
 				return
 			}
+			frames = append(frames, b)
 		}
 		if room <= 0 {
+			if len(frames) > 0 {
+				s.setWriteDeadline()
+				if err := s.conn.WriteFrames(frames); err != nil {
+					s.stopPump(err)
+					return
+				}
+			}
 			s.mu.Lock()
 			if s.more {
 				s.mu.Unlock()
