@@ -316,6 +316,17 @@ func (c *conn) releaseReadBuf() {
 	c.tc.ReleaseCiphers()
 }
 
+// unparked is the TCPConn to read from, unparking first.
+func (c *conn) unparked() (*net.TCPConn, error) {
+	if err := c.unpark(); err != nil {
+		return nil, err
+	}
+	if c.nc == nil {
+		return nil, net.ErrClosed
+	}
+	return c.nc, nil
+}
+
 // unpark turns a parked descriptor back into a TCPConn.
 func (c *conn) unpark() error {
 	if c.nc != nil || c.fd < 0 {
@@ -334,13 +345,11 @@ func (c *conn) unpark() error {
 
 // Read implements net.Conn for the transport; reading unparks.
 func (c *conn) Read(p []byte) (int, error) {
-	if err := c.unpark(); err != nil {
+	nc, err := c.unparked()
+	if err != nil {
 		return 0, err
 	}
-	if c.nc == nil {
-		return 0, net.ErrClosed
-	}
-	return c.nc.Read(p)
+	return nc.Read(p)
 }
 
 // Write implements net.Conn for the transport. While parked it writes to
@@ -400,24 +409,20 @@ func (c *conn) RemoteAddr() net.Addr {
 // SetDeadline implements net.Conn. A deadline announces a read, so it
 // unparks.
 func (c *conn) SetDeadline(t time.Time) error {
-	if err := c.unpark(); err != nil {
+	nc, err := c.unparked()
+	if err != nil {
 		return err
 	}
-	if c.nc == nil {
-		return net.ErrClosed
-	}
-	return c.nc.SetDeadline(t)
+	return nc.SetDeadline(t)
 }
 
 // SetReadDeadline implements net.Conn; it unparks.
 func (c *conn) SetReadDeadline(t time.Time) error {
-	if err := c.unpark(); err != nil {
+	nc, err := c.unparked()
+	if err != nil {
 		return err
 	}
-	if c.nc == nil {
-		return net.ErrClosed
-	}
-	return c.nc.SetReadDeadline(t)
+	return nc.SetReadDeadline(t)
 }
 
 // SetWriteDeadline implements net.Conn; a parked conn's writes (pings)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/parley-im/parley/server"
+	"github.com/parley-im/parley/server/servertest"
 )
 
 func TestConns(t *testing.T) {
@@ -78,9 +79,10 @@ func waitSessions(t *testing.T, stats func() server.Stats, want int64) {
 	}
 }
 
-// TestAliveAfterDeadline: a held connection whose read deadline passed
-// long ago is still alive, and one the node closed is not.
-func TestAliveAfterDeadline(t *testing.T) {
+// dialOneHeld starts a node and holds one registered connection to it, as
+// conns does.
+func dialOneHeld(t *testing.T) (*servertest.Node, *conn) {
+	t.Helper()
 	n, common := startNode(t, NodeConfig("", nil))
 	ks, err := NewKeySet()
 	if err != nil {
@@ -94,7 +96,13 @@ func TestAliveAfterDeadline(t *testing.T) {
 	if st.Failed > 0 {
 		t.Fatal(st.FirstErr)
 	}
-	c := conns[0]
+	return n, conns[0]
+}
+
+// TestAliveAfterDeadline: a held connection whose read deadline passed
+// long ago is still alive, and one the node closed is not.
+func TestAliveAfterDeadline(t *testing.T) {
+	n, c := dialOneHeld(t)
 	_ = c.SetReadDeadline(time.Now().Add(-time.Hour))
 	if !c.alive() {
 		t.Fatal("open connection with an expired deadline reported dead")
@@ -113,20 +121,7 @@ func TestAliveAfterDeadline(t *testing.T) {
 // stays open on the node, its pings reach the node and are answered, it
 // reads again once unparked, and it notices when the node goes away.
 func TestParkedConn(t *testing.T) {
-	n, common := startNode(t, NodeConfig("", nil))
-	ks, err := NewKeySet()
-	if err != nil {
-		t.Fatal(err)
-	}
-	devs, err := newDevices(1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	conns, st := dialAll(context.Background(), common.Target, devs, ks, 1, blockRegister, true, true, false)
-	if st.Failed > 0 {
-		t.Fatal(st.FirstErr)
-	}
-	c := conns[0]
+	n, c := dialOneHeld(t)
 	defer c.close()
 	if err := c.park(); err != nil {
 		t.Fatal(err)

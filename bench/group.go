@@ -287,18 +287,7 @@ func (g *groupRun) run(parent context.Context, r *Result) error {
 	if t.PID > 0 && before.procErr == nil && after.procErr == nil && acked > 0 {
 		r.set("node_cpu_us_per_group_send", float64((after.proc.CPU-before.proc.CPU).Microseconds())/float64(acked))
 	}
-	if delivered > 0 {
-		r.set("bench_cpu_us_per_delivery", float64((selfAfter-selfBefore).Microseconds())/float64(delivered))
-	}
-	if t.PID > 0 && after.procErr == nil {
-		r.set("node_rss_bytes", after.proc.RSS)
-	}
-	if g.firstErr != "" {
-		r.note("first error: %s", g.firstErr)
-	}
-	if t.PID == os.Getpid() {
-		r.note("node runs in the bench process: node CPU includes the load generator")
-	}
+	r.setRunCosts(t, after, selfAfter-selfBefore, float64(delivered), "bench_cpu_us_per_delivery", g.firstErr)
 	r.note("node CPU covers GroupSends, fan-out, deliveries, the members' acks and the DELIVERED receipts they make; latency is from the moment a GroupSend is written")
 	switch {
 	case parent.Err() == nil && ctx.Err() != nil:

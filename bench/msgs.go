@@ -166,18 +166,7 @@ func Msgs(ctx context.Context, cfg MsgsConfig) (*Result, error) {
 	r.setLatency("receipt", &cnt.receiptLat)
 	r.set("receipts", cnt.receiptIDs.Load())
 	r.setNodeCPU(t, before, after, float64(inWindow), "node_cpu_us_per_msg")
-	if inWindow > 0 {
-		r.set("bench_cpu_us_per_msg", float64((selfAfter-selfBefore).Microseconds())/float64(inWindow))
-	}
-	if t.PID > 0 && after.procErr == nil {
-		r.set("node_rss_bytes", after.proc.RSS)
-	}
-	if cnt.firstErr != "" {
-		r.note("first error: %s", cnt.firstErr)
-	}
-	if t.PID == os.Getpid() {
-		r.note("node runs in the bench process: node CPU includes the load generator")
-	}
+	r.setRunCosts(t, after, selfAfter-selfBefore, float64(inWindow), "bench_cpu_us_per_msg", cnt.firstErr)
 	r.note("latency is measured from the moment a Send is written (open loop at --rate; closed loop with --window outstanding at max)")
 	if missing > 0 || cnt.dups.Load() > 0 {
 		return r, fmt.Errorf("%w: exactly-once violated: %d missing, %d duplicates", ErrNode, missing, cnt.dups.Load())

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"os"
 	"text/tabwriter"
+	"time"
 )
 
 // Result is a scenario's figures in the order they were added. Keys are
@@ -99,6 +101,24 @@ func (r *Result) setLatency(prefix string, h *Histogram) {
 	r.set(prefix+"_p99_ms", ms(h.Quantile(0.99)))
 	r.set(prefix+"_p99_9_ms", ms(h.Quantile(0.999)))
 	r.set(prefix+"_max_ms", ms(h.Max()))
+}
+
+// setRunCosts adds what a traffic run cost beyond the node's CPU: the
+// bench's own CPU per unit (benchKey), the node's RSS at the end, the first
+// error seen, and a warning when node and bench share the process.
+func (r *Result) setRunCosts(t Target, after nodeSample, benchCPU time.Duration, per float64, benchKey, firstErr string) {
+	if per > 0 {
+		r.set(benchKey, float64(benchCPU.Microseconds())/per)
+	}
+	if t.PID > 0 && after.procErr == nil {
+		r.set("node_rss_bytes", after.proc.RSS)
+	}
+	if firstErr != "" {
+		r.note("first error: %s", firstErr)
+	}
+	if t.PID == os.Getpid() {
+		r.note("node runs in the bench process: node CPU includes the load generator")
+	}
 }
 
 // setNodeCPU adds node CPU figures between two samples.

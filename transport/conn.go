@@ -319,40 +319,30 @@ func (c *Conn) failRead(err error) error {
 // with one Write (one WebSocket message). It is safe for concurrent use. A
 // too-large p is refused with ErrFrameTooLarge and leaves the Conn usable;
 // a write error makes the Conn unusable.
-func (c *Conn) WriteFrame(p []byte) error {
+func (c *Conn) WriteFrame(p []byte) error { return c.writeFrame(p, false) }
+
+// WriteLastFrame writes p like WriteFrame and then refuses every later
+// write with ErrClosed, so a goodbye is the last frame on the wire even when
+// other goroutines are still writing (they would otherwise slip frames in
+// between the goodbye and Close).
+func (c *Conn) WriteLastFrame(p []byte) error { return c.writeFrame(p, true) }
+
+func (c *Conn) writeFrame(p []byte, last bool) error {
 	if len(p) > protocol.MaxFrameSize {
 		return fmt.Errorf("%w: %d bytes, limit %d", ErrFrameTooLarge, len(p), protocol.MaxFrameSize)
 	}
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	return c.writeFrameLocked(p)
-}
-
-func (c *Conn) writeFrameLocked(p []byte) error {
 	if c.werr != nil {
 		return c.werr
 	}
 	bp := getBuf(headerSize + len(p) + tagSize)
 	defer putBuf(bp)
 	out, err := c.sealLocked((*bp)[:0], p)
-	if err != nil {
-		return err
+	if err == nil {
+		err = c.flushLocked(out)
 	}
-	return c.flushLocked(out)
-}
-
-// WriteLastFrame writes p like WriteFrame and then refuses every later
-// write with ErrClosed, so a goodbye is the last frame on the wire even when
-// other goroutines are still writing (they would otherwise slip frames in
-// between the goodbye and Close).
-func (c *Conn) WriteLastFrame(p []byte) error {
-	if len(p) > protocol.MaxFrameSize {
-		return fmt.Errorf("%w: %d bytes, limit %d", ErrFrameTooLarge, len(p), protocol.MaxFrameSize)
-	}
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
-	err := c.writeFrameLocked(p)
-	if c.werr == nil {
+	if last && c.werr == nil {
 		c.werr = fmt.Errorf("transport: write after the last frame: %w", ErrClosed)
 	}
 	return err

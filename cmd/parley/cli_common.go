@@ -120,6 +120,20 @@ func friendly(err error, g *globalFlags) error {
 // parseArgs parses flags that may come before, between or after the
 // positional arguments (`send bob hi --wait read`), and returns the
 // positionals. "--" ends flag parsing.
+// parseExactArgs is parseArgs for commands that take exactly n positional
+// arguments: any other count prints the usage and returns errUsage.
+func parseExactArgs(fs *flag.FlagSet, args []string, n int) ([]string, error) {
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return nil, err
+	}
+	if len(pos) != n {
+		fs.Usage()
+		return nil, errUsage
+	}
+	return pos, nil
+}
+
 func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
 	var pos []string
 	for {

@@ -243,13 +243,9 @@ func clearGroupInbox(ctx context.Context, d *device, id client.GroupID) {
 // member for group messages.
 func runInfo(ctx context.Context, g *globalFlags, args []string) error {
 	fs := newFlagSet("info", "info MSGID")
-	pos, err := parseArgs(fs, args)
+	pos, err := parseExactArgs(fs, args, 1)
 	if err != nil {
 		return err
-	}
-	if len(pos) != 1 {
-		fs.Usage()
-		return errUsage
 	}
 	id, err := client.ParseMessageID(pos[0])
 	if err != nil {

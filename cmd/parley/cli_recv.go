@@ -59,13 +59,8 @@ func runRecv(ctx context.Context, g *globalFlags, args []string) error {
 	count := fs.Int("count", 0, "stop after N messages (0: no limit)")
 	read := fs.Bool("read", false, "also send read receipts for what is shown")
 	downloads := fs.String("downloads", defaultDownloads(g.home), "save received files here (default HOME/downloads of this device)")
-	pos, err := parseArgs(fs, args)
-	if err != nil {
+	if _, err := parseExactArgs(fs, args, 0); err != nil {
 		return err
-	}
-	if len(pos) != 0 {
-		fs.Usage()
-		return errUsage
 	}
 	d, err := openDevice(g, *timeout > 0)
 	if err != nil {

@@ -15,13 +15,9 @@ import (
 func runRegister(ctx context.Context, g *globalFlags, args []string) error {
 	fs := newFlagSet("register", "register HANDLE [--invite CODE]")
 	invite := fs.String("invite", "", "invite code (nodes in invite mode)")
-	pos, err := parseArgs(fs, args)
+	pos, err := parseExactArgs(fs, args, 1)
 	if err != nil {
 		return err
-	}
-	if len(pos) != 1 {
-		fs.Usage()
-		return errUsage
 	}
 	d, err := openDevice(g, false)
 	if err != nil {
@@ -133,13 +129,9 @@ func runHistory(ctx context.Context, g *globalFlags, args []string) error {
 	fs := newFlagSet("history", "history USER [--json] [--limit N]")
 	asJSON := fs.Bool("json", false, "one JSON object per line")
 	limit := fs.Int("limit", 0, "only the last N messages (0: all)")
-	pos, err := parseArgs(fs, args)
+	pos, err := parseExactArgs(fs, args, 1)
 	if err != nil {
 		return err
-	}
-	if len(pos) != 1 {
-		fs.Usage()
-		return errUsage
 	}
 	d, err := openDevice(g, false)
 	if err != nil {
@@ -192,13 +184,9 @@ func historyLine(it client.HistoryItem, ansi bool) string {
 
 func runSafety(ctx context.Context, g *globalFlags, args []string) error {
 	fs := newFlagSet("safety", "safety USER")
-	pos, err := parseArgs(fs, args)
+	pos, err := parseExactArgs(fs, args, 1)
 	if err != nil {
 		return err
-	}
-	if len(pos) != 1 {
-		fs.Usage()
-		return errUsage
 	}
 	d, err := openDevice(g, false)
 	if err != nil {

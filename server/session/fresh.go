@@ -1,6 +1,7 @@
 package session
 
 import (
+	"cmp"
 	"slices"
 
 	"github.com/parley-im/parley/store"
@@ -71,14 +72,14 @@ func (s *Session) offer(e store.Entry) {
 	q := s.fresh
 	if len(q.entries) >= freshMax {
 		// Entries a store read already sent may still be held: make room.
-		stale, _ := slices.BinarySearchFunc(q.entries, s.lastSent+1, func(x store.Entry, seq uint64) int { return cmpSeq(x.Seq, seq) })
+		stale, _ := slices.BinarySearchFunc(q.entries, s.lastSent+1, func(x store.Entry, seq uint64) int { return cmp.Compare(x.Seq, seq) })
 		q.entries = slices.Delete(q.entries, 0, stale)
 	}
 	if len(q.entries) >= freshMax {
 		q.lost++
 		return
 	}
-	i, found := slices.BinarySearchFunc(q.entries, e.Seq, func(x store.Entry, seq uint64) int { return cmpSeq(x.Seq, seq) })
+	i, found := slices.BinarySearchFunc(q.entries, e.Seq, func(x store.Entry, seq uint64) int { return cmp.Compare(x.Seq, seq) })
 	if found {
 		return
 	}
@@ -144,14 +145,4 @@ func (s *Session) freshLostLocked() {
 		s.fresh = &freshQueue{}
 	}
 	s.fresh.lost++
-}
-
-func cmpSeq(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }

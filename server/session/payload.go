@@ -164,6 +164,11 @@ func receiptFactsOf(b []byte) (receiptFacts, error) {
 	if f, ok := readReceiptFacts(b); ok {
 		return f, nil
 	}
+	return decodeReceiptFacts(b)
+}
+
+// decodeReceiptFacts reads receiptFacts through the full decode.
+func decodeReceiptFacts(b []byte) (receiptFacts, error) {
 	d, err := decodePayload(b)
 	if err != nil {
 		return receiptFacts{}, err

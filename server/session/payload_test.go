@@ -19,19 +19,6 @@ func mustPayload(t testing.TB, d *pb.Deliver) []byte {
 	return b
 }
 
-// factsFromProto is the reference: the full decode.
-func factsFromProto(b []byte) (receiptFacts, error) {
-	d, err := decodePayload(b)
-	if err != nil {
-		return receiptFacts{}, err
-	}
-	e := d.GetEnvelope()
-	if e == nil {
-		return receiptFacts{}, nil
-	}
-	return receiptFacts{envelope: true, from: e.From, to: e.To, messageID: e.MessageId, groupID: e.GroupId, silent: e.Silent, ephemeral: e.Ephemeral}, nil
-}
-
 func sameFacts(a, b receiptFacts) bool {
 	return a.envelope == b.envelope && a.from == b.from && a.to == b.to && bytes.Equal(a.messageID, b.messageID) &&
 		bytes.Equal(a.groupID, b.groupID) && a.silent == b.silent && a.ephemeral == b.ephemeral
@@ -71,7 +58,7 @@ func payloadSeeds(t testing.TB) [][]byte {
 // the node writes, and on the legal oddities it hands to the full decode.
 func TestReceiptFacts(t *testing.T) {
 	for i, b := range payloadSeeds(t) {
-		want, werr := factsFromProto(b)
+		want, werr := decodeReceiptFacts(b)
 		got, err := receiptFactsOf(b)
 		if (err == nil) != (werr == nil) || !sameFacts(got, want) {
 			t.Errorf("payload %d: facts %+v, %v; the full decode gives %+v, %v", i, got, err, want, werr)
@@ -93,7 +80,7 @@ func FuzzReceiptFacts(f *testing.F) {
 		if !ok {
 			return
 		}
-		want, err := factsFromProto(b)
+		want, err := decodeReceiptFacts(b)
 		if err != nil {
 			t.Fatalf("fast reader accepted what the full decode refuses: %v", err)
 		}
@@ -118,7 +105,7 @@ func BenchmarkReceiptFacts(b *testing.B) {
 	b.Run("full", func(b *testing.B) {
 		b.ReportAllocs()
 		for range b.N {
-			if _, err := factsFromProto(p); err != nil {
+			if _, err := decodeReceiptFacts(p); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -70,15 +70,15 @@ func (s *Store) Account(ctx context.Context, handle string) (store.Account, erro
 	if err := checkName("handle", handle); err != nil {
 		return store.Account{}, fmt.Errorf("account: %w: %w", store.ErrNotFound, err)
 	}
-	if a, _, ok := s.devices.account(handle); ok {
+	a, gen, ok := s.devices.account(handle)
+	if ok {
 		return a, nil
 	}
-	_, gen, _ := s.devices.account(handle)
 	v, err := s.read(ctx, accountKey(handle))
 	if err != nil {
 		return store.Account{}, fmt.Errorf("account %s: %w", handle, err)
 	}
-	a, err := decodeAccount(v)
+	a, err = decodeAccount(v)
 	if err != nil {
 		return store.Account{}, fmt.Errorf("account %s: %w", handle, err)
 	}

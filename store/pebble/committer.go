@@ -499,13 +499,3 @@ func (s *Store) stageExpire(g *groupState, r *request) error {
 	g.sync = true
 	return nil
 }
-
-func cmpUint64(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}

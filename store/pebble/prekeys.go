@@ -3,7 +3,6 @@ package pebble
 import (
 	"context"
 	"fmt"
-	"hash/maphash"
 	"sync"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -17,7 +16,7 @@ const MaxKeysPerUpload = 10000
 
 // keyLock returns the stripe lock that serialises prekey changes of a device.
 func (s *Store) keyLock(a protocol.Address) *sync.Mutex {
-	return &s.keyMu[maphash.String(s.keySeed, a.String())%keyStripes]
+	return &s.keyMu[s.stripe(a)%keyStripes]
 }
 
 // withDevice runs fn under the device's key lock after checking that the

@@ -3,7 +3,6 @@ package pebble
 import (
 	"context"
 	"fmt"
-	"hash/maphash"
 	"sync"
 	"time"
 
@@ -250,7 +249,7 @@ func (p *pending) Wait() error {
 const ackStripes = 1024
 
 func (s *Store) ackLock(dev protocol.Address) *sync.Mutex {
-	return &s.ackMu[maphash.String(s.keySeed, dev.String())%ackStripes]
+	return &s.ackMu[s.stripe(dev)%ackStripes]
 }
 
 // AckAndEnqueue implements store.Queues. The deletions and the receipts

@@ -13,6 +13,7 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
 
+	"github.com/parley-im/parley/protocol"
 	"github.com/parley-im/parley/store"
 )
 
@@ -110,6 +111,12 @@ func Open(dir string, opts Options) (*Store, error) {
 	go s.commitLoop()
 	log.Debug("store opened", "dir", dir)
 	return s, nil
+}
+
+// stripe hashes a device address for the striped locks (keyMu, ackMu)
+// without formatting it: the ack lock is taken on every DeliveryAck.
+func (s *Store) stripe(a protocol.Address) uint64 {
+	return maphash.String(s.keySeed, a.User) ^ uint64(a.Device)*0x9e3779b97f4a7c15
 }
 
 // pebbleOptions tunes Pebble for the node's reads: every Send, ack and
