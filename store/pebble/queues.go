@@ -111,26 +111,7 @@ func (s *Store) ReadQueue(ctx context.Context, dev protocol.Address, after uint6
 
 // Ack implements store.Queues. The returned entries are in seq order.
 func (s *Store) Ack(ctx context.Context, dev protocol.Address, seqs []uint64) ([]store.Entry, error) {
-	if err := checkAddr(dev); err != nil {
-		return nil, fmt.Errorf("ack: %w: %w", ErrInvalid, err)
-	}
-	if len(seqs) == 0 {
-		return nil, nil
-	}
-	mu := s.ackLock(dev)
-	mu.Lock()
-	defer mu.Unlock()
-	r := &request{kind: reqAck, dev: dev, seqs: seqs}
-	if err := s.readAck(ctx, r, nil); err != nil {
-		return nil, fmt.Errorf("ack %d entries of %s: %w", len(seqs), dev, err)
-	}
-	if len(r.hits) == 0 && len(r.made) == 0 {
-		return nil, nil // nothing of it exists any more: nothing to write
-	}
-	if err := s.submit(ctx, r); err != nil {
-		return nil, fmt.Errorf("ack %d entries of %s: %w", len(seqs), dev, err)
-	}
-	return r.acked, nil
+	return s.ack(ctx, dev, seqs, nil)
 }
 
 // QueueDepth implements store.Queues by scanning the device's range, reading
@@ -253,15 +234,16 @@ func (s *Store) ackLock(dev protocol.Address) *sync.Mutex {
 }
 
 // AckAndEnqueue implements store.Queues. The deletions and the receipts
-// share one batch; a batch that carries no receipt (and nothing else that
-// needs a sync) is committed without waiting for the disk, see the package
-// doc.
+// share one atomic batch, committed without waiting for a sync of its own
+// (package doc, sync policy).
 func (s *Store) AckAndEnqueue(ctx context.Context, dev protocol.Address, seqs []uint64, makeReceipts func(ctx context.Context, deleted []store.Entry) []*store.Entry) ([]store.Entry, error) {
+	return s.ack(ctx, dev, seqs, makeReceipts)
+}
+
+// ack is Ack (makeReceipts nil: the deletion is synced) and AckAndEnqueue.
+func (s *Store) ack(ctx context.Context, dev protocol.Address, seqs []uint64, makeReceipts func(ctx context.Context, deleted []store.Entry) []*store.Entry) ([]store.Entry, error) {
 	if err := checkAddr(dev); err != nil {
 		return nil, fmt.Errorf("ack: %w: %w", ErrInvalid, err)
-	}
-	if makeReceipts == nil {
-		return s.Ack(ctx, dev, seqs)
 	}
 	if len(seqs) == 0 {
 		return nil, nil
