@@ -25,6 +25,21 @@ import (
 // maxCachedCounters bounds the committer's cache of per-device seq counters.
 const maxCachedCounters = 1 << 16
 
+// seqBlock is how many seqs one write of a device's counter key reserves.
+// The key holds a ceiling, not the last seq: seqs up to it are handed out
+// from memory, and the key is rewritten only when a seq passes it. A
+// counter written with every batch was two of the ~10 keys a delivered
+// message put in the memtable (docs/benchmarks.md). After a restart, or
+// when the cache drops the counter, the device continues above the
+// ceiling, so seqs skip at most seqBlock-1 values and are never reused.
+const seqBlock = 1024
+
+// seqCounter is the committer's view of one device's counter key.
+type seqCounter struct {
+	last    uint64 // last seq handed out
+	ceiling uint64 // value of the counter key once this batch commits
+}
+
 type reqKind uint8
 
 const (
@@ -93,7 +108,7 @@ func (s *Store) send(ctx context.Context, r *request) error {
 
 func (s *Store) commitLoop() {
 	defer close(s.committed)
-	counters := make(map[string]uint64) // device (addr key) → last seq handed out
+	counters := make(map[string]seqCounter) // device (addr key) → its counter
 	group := make([]*request, 0, s.opts.MaxGroup)
 	var lastSync time.Time // when the last batch that needed a sync was taken
 	for {
@@ -176,8 +191,8 @@ func (s *Store) failPending() {
 // groupState is what the requests of one group share while being staged.
 type groupState struct {
 	b        *pebble.Batch
-	counters map[string]uint64
-	touched  map[string]protocol.Address // devices whose counter moved
+	counters map[string]seqCounter
+	touched  map[string]protocol.Address // devices whose ceiling moved
 	deleted  map[string]struct{}         // queue keys deleted in this batch
 	entries  uint64
 	dels     uint64
@@ -187,7 +202,7 @@ type groupState struct {
 	sync bool
 }
 
-func (s *Store) commitGroup(group []*request, counters map[string]uint64) {
+func (s *Store) commitGroup(group []*request, counters map[string]seqCounter) {
 	g := &groupState{
 		b:        s.db.NewBatch(),
 		counters: counters,
@@ -210,7 +225,7 @@ func (s *Store) commitGroup(group []*request, counters map[string]uint64) {
 		}
 	}
 	for k, a := range g.touched {
-		if err := g.b.Set(addrKey(pSeq, a), encodeSeq(counters[k]), nil); err != nil {
+		if err := g.b.Set(addrKey(pSeq, a), encodeSeq(counters[k].ceiling), nil); err != nil {
 			s.failGroup(group, g, fmt.Errorf("stage seq counter: %w", err))
 			return
 		}
@@ -245,7 +260,9 @@ func (s *Store) commitGroup(group []*request, counters map[string]uint64) {
 }
 
 // failGroup answers every request of a group whose batch did not commit and
-// forgets the counters it moved, so they are reloaded from disk.
+// forgets the ceilings it moved, so they are reloaded from disk. Seqs the
+// batch handed out below an unchanged ceiling are skipped, not reused:
+// seqs may have gaps, never repeats.
 func (s *Store) failGroup(group []*request, g *groupState, err error) {
 	for k := range g.touched {
 		delete(g.counters, k)
@@ -260,27 +277,41 @@ func (s *Store) failGroup(group []*request, g *groupState, err error) {
 	}
 }
 
-// counter returns the device's last seq, loading it from disk the first
-// time. The counter is a key of its own rather than the last queue key
-// because a fully acknowledged queue has no keys left, and seqs must never
-// be reused.
-func (s *Store) counter(g *groupState, a protocol.Address) (string, uint64, error) {
+// counter loads the device's counter the first time. The counter is a key
+// of its own rather than the last queue key because a fully acknowledged
+// queue has no keys left, and seqs must never be reused. It holds a
+// ceiling (seqBlock): a device loaded from disk continues above it.
+func (s *Store) counter(g *groupState, a protocol.Address) error {
 	k := string(appendAddr(nil, a))
-	if v, ok := g.counters[k]; ok {
-		return k, v, nil
+	if _, ok := g.counters[k]; ok {
+		return nil
 	}
 	b, found, err := s.get(addrKey(pSeq, a))
 	if err != nil {
-		return "", 0, fmt.Errorf("read seq counter of %s: %w", a, err)
+		return fmt.Errorf("read seq counter of %s: %w", a, err)
 	}
 	var v uint64
 	if found {
 		if v, err = decodeSeq(b); err != nil {
-			return "", 0, fmt.Errorf("seq counter of %s: %w", a, err)
+			return fmt.Errorf("seq counter of %s: %w", a, err)
 		}
 	}
-	g.counters[k] = v
-	return k, v, nil
+	g.counters[k] = seqCounter{last: v, ceiling: v}
+	return nil
+}
+
+// nextSeq hands out the device's next seq, moving its ceiling (and so
+// rewriting its counter key in this batch) when the seq passes it.
+func (g *groupState) nextSeq(a protocol.Address) uint64 {
+	k := string(appendAddr(nil, a))
+	c := g.counters[k]
+	c.last++
+	if c.last > c.ceiling {
+		g.touched[k] = a
+		c.ceiling = c.last + seqBlock - 1
+	}
+	g.counters[k] = c
+	return c.last
 }
 
 func (s *Store) stageEnqueue(g *groupState, r *request) error {
@@ -296,7 +327,7 @@ func (s *Store) stageEnqueue(g *groupState, r *request) error {
 // putEntries does no reads.
 func (s *Store) loadCounters(g *groupState, es []*store.Entry) error {
 	for _, e := range es {
-		if _, _, err := s.counter(g, e.Device); err != nil {
+		if err := s.counter(g, e.Device); err != nil {
 			return err
 		}
 	}
@@ -318,10 +349,7 @@ func (s *Store) putEntries(g *groupState, es []*store.Entry) ([]uint64, error) {
 func (s *Store) putEntriesNoSync(g *groupState, es []*store.Entry) ([]uint64, error) {
 	seqs := make([]uint64, len(es))
 	for i, e := range es {
-		k := string(appendAddr(nil, e.Device))
-		seq := g.counters[k] + 1
-		g.counters[k] = seq
-		g.touched[k] = e.Device
+		seq := g.nextSeq(e.Device)
 		seqs[i] = seq
 		qk := queueKey(e.Device, seq)
 		if err := g.b.Set(qk, encodeEntry(e.Expires, e.Payload), nil); err != nil {
@@ -445,12 +473,16 @@ func (s *Store) stageAck(g *groupState, r *request) error {
 			continue // deleted earlier in this batch (a repeated ack, or expiry)
 		}
 		g.deleted[string(h.key)] = struct{}{}
-		if err := g.b.Delete(h.key, nil); err != nil {
+		// SingleDelete: queue and expiry keys are written once (seqs are
+		// never reused), so a flush or compaction that meets the Set drops
+		// both; most messages are acknowledged while still in the
+		// memtable, and then never reach an sstable (doc.go).
+		if err := g.b.SingleDelete(h.key, nil); err != nil {
 			return fmt.Errorf("stage ack: %w", err)
 		}
 		if !h.expires.IsZero() {
 			seq, _ := decodeQueueSeq(h.key)
-			if err := g.b.Delete(expiryKey(h.expires.UnixNano(), r.dev, seq), nil); err != nil {
+			if err := g.b.SingleDelete(expiryKey(h.expires.UnixNano(), r.dev, seq), nil); err != nil {
 				return fmt.Errorf("stage ack: %w", err)
 			}
 		}
@@ -486,10 +518,10 @@ func (s *Store) stageExpire(g *groupState, r *request) error {
 	}
 	s.recent.forget(entries)
 	for i := range idx {
-		if err := g.b.Delete(idx[i], nil); err != nil {
+		if err := g.b.SingleDelete(idx[i], nil); err != nil {
 			return fmt.Errorf("stage expiry: %w", err)
 		}
-		if err := g.b.Delete(entries[i], nil); err != nil {
+		if err := g.b.SingleDelete(entries[i], nil); err != nil {
 			return fmt.Errorf("stage expiry: %w", err)
 		}
 		g.deleted[string(entries[i])] = struct{}{}

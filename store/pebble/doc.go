@@ -20,13 +20,23 @@
 //	m | addr | id (4, BE)               one-time KEM prekey
 //	i | code                            invite
 //	q | addr | seq (8, BE)              queue entry: version | expires | payload
-//	c | addr                            last seq handed out to the device
+//	c | addr                            seq ceiling: no seq above it handed out yet
 //	x | expires (8) | addr | seq (8)    expiry index (entries with an expiry)
 //
 // A device's queue is one ordered range, so draining it is one iterator scan
 // from after+1. The seq counter is a key of its own, written in the same
 // batch as the entries, because a fully acknowledged queue has no entry left
-// to recover the last seq from, and seqs must never be reused. The expiry
+// to recover the last seq from, and seqs must never be reused. It holds a
+// ceiling that reserves the next 1,024 seqs, so it is rewritten once per
+// 1,024 entries of a device rather than with every batch; a reopened store
+// continues above the ceiling (seqs may skip, never repeat).
+//
+// Queue and expiry keys are each written once, so acknowledgement and
+// expiry remove them with SingleDelete: when the deletion meets its Set in
+// a flush or compaction both vanish, and a message acknowledged while it
+// is still in the memtable never reaches an sstable at all. A plain Delete
+// would leave a tombstone to be rewritten by every compaction down to the
+// last level. The expiry
 // index orders entries by expiry time (the sign bit of the Unix nanoseconds
 // flipped so the order is numeric), so ExpireQueues costs what it deletes;
 // ReadQueue and QueueDepth still filter expired entries themselves, so an

@@ -72,6 +72,9 @@ type Stats struct {
 	Entries  uint64        // queue entries written
 	Deleted  uint64        // queue entries deleted by Ack or expiry
 	SyncTime time.Duration // total time spent committing those batches
+	// SingleDeleteMisuse counts deletions Pebble found applied to a key
+	// written more than once; it must stay 0 (pebbleOptions).
+	SingleDeleteMisuse uint64
 }
 
 // EntriesPerSync is the group-commit factor: queue entries written per sync.
@@ -84,6 +87,7 @@ func (s Stats) EntriesPerSync() float64 {
 
 type stats struct {
 	syncs, unsynced, requests, entries, deleted atomic.Uint64
+	singleDelMisuse                             atomic.Uint64
 	syncNanos                                   atomic.Int64
 }
 
@@ -94,13 +98,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("open store %s: %w", dir, err)
 	}
 	log := opts.Logger.With("component", "store")
-	po := pebbleOptions(opts, log)
-	db, err := pebble.Open(dir, po)
-	if err != nil {
-		return nil, fmt.Errorf("open store %s: %w", dir, err)
-	}
 	s := &Store{
-		db:        db,
 		opts:      opts,
 		log:       log,
 		keySeed:   maphash.MakeSeed(),
@@ -108,6 +106,11 @@ func Open(dir string, opts Options) (*Store, error) {
 		quit:      make(chan struct{}),
 		committed: make(chan struct{}),
 	}
+	db, err := pebble.Open(dir, pebbleOptions(opts, log, &s.stats))
+	if err != nil {
+		return nil, fmt.Errorf("open store %s: %w", dir, err)
+	}
+	s.db = db
 	go s.commitLoop()
 	log.Debug("store opened", "dir", dir)
 	return s, nil
@@ -124,11 +127,25 @@ func (s *Store) stripe(a protocol.Address) uint64 {
 // and without filters each one that misses the memtable searches every
 // young sstable that queue churn keeps flushing: that search was a quarter
 // of the node's CPU at 17k msgs/s (docs/benchmarks.md).
-func pebbleOptions(opts Options, log *slog.Logger) *pebble.Options {
+//
+// Queue and expiry keys are deleted with SingleDelete (committer.go); a
+// flush or compaction that finds one deleting a key Set twice reports it
+// here, as an error and in Stats.SingleDeleteMisuse, because it would mean
+// a seq was reused.
+func pebbleOptions(opts Options, log *slog.Logger, st *stats) *pebble.Options {
 	po := &pebble.Options{
 		Logger:       pebbleLogger{log.With("pebble", true)},
 		CacheSize:    opts.CacheSize,
 		MemTableSize: opts.MemTableSize,
+		EventListener: &pebble.EventListener{
+			PossibleAPIMisuse: func(info pebble.PossibleAPIMisuseInfo) {
+				if info.Kind != pebble.NondeterministicSingleDelete {
+					return // a repeated or late deletion: harmless (readAck)
+				}
+				st.singleDelMisuse.Add(1)
+				log.Error("single delete of a key written more than once", "key", fmt.Sprintf("%x", info.UserKey))
+			},
+		},
 	}
 	for i := range po.Levels {
 		po.Levels[i].FilterPolicy = bloom.FilterPolicy(10) // ~1% false positives
@@ -164,6 +181,8 @@ func (s *Store) Stats() Stats {
 		Entries:  s.stats.entries.Load(),
 		Deleted:  s.stats.deleted.Load(),
 		SyncTime: time.Duration(s.stats.syncNanos.Load()),
+
+		SingleDeleteMisuse: s.stats.singleDelMisuse.Load(),
 	}
 }
 
