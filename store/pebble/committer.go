@@ -1,6 +1,7 @@
 package pebble
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -193,10 +194,10 @@ type groupState struct {
 	b        *pebble.Batch
 	counters map[string]seqCounter
 	touched  map[string]protocol.Address // devices whose ceiling moved
-	deleted  map[string]struct{}         // queue keys deleted in this batch
+	deleted  map[entryRef]struct{}       // queue entries deleted in this batch
 	entries  uint64
 	dels     uint64
-	recent   [][]byte // keys added to Store.recent by this batch
+	recent   []entryRef // entries added to Store.recent by this batch
 	// sync is false while the batch holds only writes that may wait for
 	// the next synced batch (AckAndEnqueue's deletions and receipts).
 	sync bool
@@ -207,7 +208,7 @@ func (s *Store) commitGroup(group []*request, counters map[string]seqCounter) {
 		b:        s.db.NewBatch(),
 		counters: counters,
 		touched:  make(map[string]protocol.Address),
-		deleted:  make(map[string]struct{}),
+		deleted:  make(map[entryRef]struct{}),
 	}
 	defer g.b.Close()
 	for _, r := range group {
@@ -358,8 +359,8 @@ func (s *Store) putEntriesNoSync(g *groupState, es []*store.Entry) ([]uint64, er
 		// Remembered before the commit: nothing can ack an entry before
 		// it is visible, so no ack can miss it and read it from disk while
 		// it is being added (recent.go).
-		s.recent.add(qk, e.Expires, e.Payload)
-		g.recent = append(g.recent, qk)
+		s.recent.add(e.Device, seq, e.Expires, e.Payload)
+		g.recent = append(g.recent, entryRef{e.Device, seq})
 		if !e.Expires.IsZero() {
 			if err := g.b.Set(expiryKey(e.Expires.UnixNano(), e.Device, seq), nil, nil); err != nil {
 				return nil, fmt.Errorf("stage expiry index: %w", err)
@@ -385,10 +386,10 @@ func (s *Store) enterRead(ctx context.Context) (func(), error) {
 	return s.enter()
 }
 
-// ackHit is a queue entry an ack found: its key and, for the expiry
+// ackHit is a queue entry an ack found: its seq and, for the expiry
 // index, its expiry.
 type ackHit struct {
-	key     []byte
+	seq     uint64
 	expires time.Time
 }
 
@@ -410,13 +411,15 @@ func (s *Store) readAck(ctx context.Context, r *request, makeReceipts func(conte
 	seqs := slices.Clone(r.seqs)
 	slices.Sort(seqs)
 	seqs = slices.Compact(seqs)
-	for _, seq := range seqs {
+	found, missing := s.recent.takeAll(r.dev, seqs, make([]recentEntry, 0, len(seqs)), nil)
+	r.hits = make([]ackHit, 0, len(seqs))
+	r.acked = make([]store.Entry, 0, len(seqs))
+	for _, e := range found {
+		r.hits = append(r.hits, ackHit{e.seq, e.expires})
+		r.acked = append(r.acked, store.Entry{Device: r.dev, Seq: e.seq, Payload: e.payload, Expires: e.expires})
+	}
+	for _, seq := range missing {
 		k := queueKey(r.dev, seq)
-		if e, ok := s.recent.take(k); ok {
-			r.hits = append(r.hits, ackHit{k, e.expires})
-			r.acked = append(r.acked, store.Entry{Device: r.dev, Seq: seq, Payload: e.payload, Expires: e.expires})
-			continue
-		}
 		v, found, err := s.get(k)
 		if err != nil {
 			return fmt.Errorf("read entry %s/%d: %w", r.dev, seq, err)
@@ -428,8 +431,12 @@ func (s *Store) readAck(ctx context.Context, r *request, makeReceipts func(conte
 		if err != nil {
 			return fmt.Errorf("entry %s/%d: %w", r.dev, seq, err)
 		}
-		r.hits = append(r.hits, ackHit{k, exp})
+		r.hits = append(r.hits, ackHit{seq, exp})
 		r.acked = append(r.acked, store.Entry{Device: r.dev, Seq: seq, Payload: payload, Expires: exp})
+	}
+	if len(found) > 0 && len(missing) > 0 {
+		// The cache's hits came first: restore seq order for the receipts.
+		slices.SortFunc(r.acked, func(a, b store.Entry) int { return cmp.Compare(a.Seq, b.Seq) })
 	}
 	if makeReceipts == nil {
 		r.sync = true // plain Ack promises a durable deletion
@@ -469,20 +476,20 @@ func (s *Store) stageAck(g *groupState, r *request) error {
 		g.sync = true
 	}
 	for _, h := range r.hits {
-		if _, gone := g.deleted[string(h.key)]; gone {
+		ref := entryRef{r.dev, h.seq}
+		if _, gone := g.deleted[ref]; gone {
 			continue // deleted earlier in this batch (a repeated ack, or expiry)
 		}
-		g.deleted[string(h.key)] = struct{}{}
+		g.deleted[ref] = struct{}{}
 		// SingleDelete: queue and expiry keys are written once (seqs are
 		// never reused), so a flush or compaction that meets the Set drops
 		// both; most messages are acknowledged while still in the
 		// memtable, and then never reach an sstable (doc.go).
-		if err := g.b.SingleDelete(h.key, nil); err != nil {
+		if err := g.b.SingleDelete(queueKey(r.dev, h.seq), nil); err != nil {
 			return fmt.Errorf("stage ack: %w", err)
 		}
 		if !h.expires.IsZero() {
-			seq, _ := decodeQueueSeq(h.key)
-			if err := g.b.SingleDelete(expiryKey(h.expires.UnixNano(), r.dev, seq), nil); err != nil {
+			if err := g.b.SingleDelete(expiryKey(h.expires.UnixNano(), r.dev, h.seq), nil); err != nil {
 				return fmt.Errorf("stage ack: %w", err)
 			}
 		}
@@ -498,19 +505,20 @@ func (s *Store) stageAck(g *groupState, r *request) error {
 }
 
 func (s *Store) stageExpire(g *groupState, r *request) error {
-	var idx, entries [][]byte
+	var idx [][]byte
+	var entries []entryRef
 	lo, hi := expiredRange(r.now)
 	err := s.scan(lo, hi, func(k, _ []byte) (bool, error) {
 		a, seq, err := decodeExpiryKey(k)
 		if err != nil {
 			return false, err
 		}
-		qk := queueKey(a, seq)
-		if _, gone := g.deleted[string(qk)]; gone {
+		ref := entryRef{a, seq}
+		if _, gone := g.deleted[ref]; gone {
 			return true, nil // acknowledged in this very batch
 		}
 		idx = append(idx, append([]byte(nil), k...))
-		entries = append(entries, qk)
+		entries = append(entries, ref)
 		return len(idx) < expireChunk, nil
 	})
 	if err != nil {
@@ -521,10 +529,10 @@ func (s *Store) stageExpire(g *groupState, r *request) error {
 		if err := g.b.SingleDelete(idx[i], nil); err != nil {
 			return fmt.Errorf("stage expiry: %w", err)
 		}
-		if err := g.b.SingleDelete(entries[i], nil); err != nil {
+		if err := g.b.SingleDelete(queueKey(entries[i].dev, entries[i].seq), nil); err != nil {
 			return fmt.Errorf("stage expiry: %w", err)
 		}
-		g.deleted[string(entries[i])] = struct{}{}
+		g.deleted[entries[i]] = struct{}{}
 		g.dels++
 	}
 	r.n = len(idx)

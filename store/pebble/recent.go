@@ -1,6 +1,8 @@
 package pebble
 
 import (
+	"cmp"
+	"slices"
 	"sync"
 	"time"
 
@@ -13,48 +15,108 @@ import (
 // ones, so age is what separates the two).
 const maxRecentEntries = 1 << 16
 
-// recentEntries remembers the queue entries written lately, by key. An ack
-// from an online device arrives milliseconds after the write, and readAck
-// needs each entry it deletes (for the receipt and the expiry index):
-// found here it costs a map lookup instead of a Pebble point read, which
-// was the largest item left in the ack path. The store stays the truth:
-// a miss falls back to the read, and every way an entry leaves the queue
-// (ack, expiry, device deletion) removes it here first, so a hit is an
-// entry that exists (but for addRead's race, see there). Entries come in
-// when they are written and again when ReadQueue reads them for delivery,
-// so a backlog drained long after it was written is found too. Payloads
-// are the callers' slices, which the store already treats as read-only.
+// recentEntries remembers the queue entries written lately, per device. An
+// ack from an online device arrives milliseconds after the write, and
+// readAck needs each entry it deletes (for the receipt and the expiry
+// index): found here it costs a slice search instead of a Pebble point
+// read, which was the largest item left in the ack path. The store stays
+// the truth: a miss falls back to the read, and every way an entry leaves
+// the queue (ack, expiry, device deletion) removes it here first, so a hit
+// is an entry that exists (but for addRead's race, see there). Entries
+// come in when they are written and again when ReadQueue reads them for
+// delivery, so a backlog drained long after it was written is found too.
+// Payloads are the callers' slices, which the store already treats as
+// read-only.
+//
+// Entries are kept per device, in seq order, because that is how they
+// arrive and leave: one map lookup serves a whole DeliveryAck. A map from
+// every entry's key string was 18 % of the node's CPU while it drained
+// offline queues (docs/benchmarks.md).
 type recentEntries struct {
 	mu   sync.Mutex
-	m    map[string]recentEntry
-	ring []string // keys in insertion order, for eviction
-	next int
+	devs map[protocol.Address]*recentQueue
+	// order holds every remembered entry's device and seq in insertion
+	// order, for eviction; slots of entries taken since are stale and
+	// skipped.
+	order []entryRef
+	next  int // the slot the next entry takes; order is a ring
+}
+
+// entryRef names one queue entry.
+type entryRef struct {
+	dev protocol.Address
+	seq uint64
+}
+
+// recentQueue is one device's remembered entries, ascending by seq.
+type recentQueue struct {
+	es []recentEntry
 }
 
 type recentEntry struct {
+	seq     uint64
 	expires time.Time
 	payload []byte
 }
 
-// add remembers an entry staged for commit; the committer calls forget if
-// the commit fails.
-func (r *recentEntries) add(key []byte, expires time.Time, payload []byte) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.addLocked(string(key), recentEntry{expires, payload})
+func (q *recentQueue) find(seq uint64) (int, bool) {
+	return slices.BinarySearchFunc(q.es, seq, func(e recentEntry, seq uint64) int { return cmp.Compare(e.seq, seq) })
 }
 
-func (r *recentEntries) addLocked(k string, e recentEntry) {
-	if r.m == nil {
-		r.m = make(map[string]recentEntry)
-		r.ring = make([]string, maxRecentEntries)
+// add remembers an entry staged for commit; the committer calls forget if
+// the commit fails.
+func (r *recentEntries) add(dev protocol.Address, seq uint64, expires time.Time, payload []byte) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.addLocked(dev, recentEntry{seq, expires, payload})
+}
+
+func (r *recentEntries) addLocked(dev protocol.Address, e recentEntry) {
+	if r.devs == nil {
+		r.devs = make(map[protocol.Address]*recentQueue)
+		r.order = make([]entryRef, maxRecentEntries)
 	}
-	if old := r.ring[r.next]; old != "" {
-		delete(r.m, old)
+	if old := r.order[r.next]; old.seq != 0 {
+		r.removeLocked(old.dev, old.seq)
 	}
-	r.ring[r.next] = k
-	r.next = (r.next + 1) % len(r.ring)
-	r.m[k] = e
+	q := r.devs[dev]
+	if q == nil {
+		q = &recentQueue{}
+		r.devs[dev] = q
+	}
+	// Writes come in seq order, so this is almost always an append.
+	if n := len(q.es); n == 0 || q.es[n-1].seq < e.seq {
+		q.es = append(q.es, e)
+	} else if i, found := q.find(e.seq); !found {
+		q.es = slices.Insert(q.es, i, e)
+	} else {
+		return // still remembered
+	}
+	r.order[r.next] = entryRef{dev, e.seq}
+	r.next = (r.next + 1) % len(r.order)
+}
+
+// removeLocked forgets dev's entry seq if it is remembered.
+func (r *recentEntries) removeLocked(dev protocol.Address, seq uint64) (recentEntry, bool) {
+	q := r.devs[dev]
+	if q == nil {
+		return recentEntry{}, false
+	}
+	i, found := q.find(seq)
+	if !found {
+		return recentEntry{}, false
+	}
+	e := q.es[i]
+	if i == 0 {
+		q.es[0] = recentEntry{} // drop the payload reference
+		q.es = q.es[1:]
+	} else {
+		q.es = slices.Delete(q.es, i, i+1)
+	}
+	if len(q.es) == 0 {
+		delete(r.devs, dev) // an idle device keeps nothing here
+	}
+	return e, true
 }
 
 // addRead remembers entries ReadQueue just found in dev's queue. An entry
@@ -64,37 +126,42 @@ func (r *recentEntries) addRead(dev protocol.Address, es []store.Entry) {
 	if len(es) == 0 {
 		return
 	}
-	keys := make([]string, len(es)) // built outside the lock
-	for i := range es {
-		keys[i] = string(queueKey(dev, es[i].Seq))
-	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for i := range es {
-		if _, ok := r.m[keys[i]]; ok {
-			continue // still remembered from its write
+		r.addLocked(dev, recentEntry{es[i].Seq, es[i].Expires, es[i].Payload})
+	}
+}
+
+// take returns and forgets dev's entry seq.
+func (r *recentEntries) take(dev protocol.Address, seq uint64) (recentEntry, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.removeLocked(dev, seq)
+}
+
+// takeAll takes every remembered entry of dev among seqs (ascending, no
+// duplicates), one lock for a whole DeliveryAck. missing gets the seqs not
+// found, in order.
+func (r *recentEntries) takeAll(dev protocol.Address, seqs []uint64, found []recentEntry, missing []uint64) ([]recentEntry, []uint64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, seq := range seqs {
+		if e, ok := r.removeLocked(dev, seq); ok {
+			found = append(found, e)
+		} else {
+			missing = append(missing, seq)
 		}
-		r.addLocked(keys[i], recentEntry{es[i].Expires, es[i].Payload})
 	}
+	return found, missing
 }
 
-// take returns and forgets the entry at key.
-func (r *recentEntries) take(key []byte) (recentEntry, bool) {
+// forget drops entries (expired entries, failed commits).
+func (r *recentEntries) forget(refs []entryRef) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	e, ok := r.m[string(key)]
-	if ok {
-		delete(r.m, string(key))
-	}
-	return e, ok
-}
-
-// forget drops keys (expired entries, failed commits).
-func (r *recentEntries) forget(keys [][]byte) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for _, k := range keys {
-		delete(r.m, string(k))
+	for _, ref := range refs {
+		r.removeLocked(ref.dev, ref.seq)
 	}
 }
 
@@ -102,5 +169,6 @@ func (r *recentEntries) forget(keys [][]byte) {
 func (r *recentEntries) clear() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	clear(r.m)
+	clear(r.devs)
+	clear(r.order)
 }

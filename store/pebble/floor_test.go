@@ -1,0 +1,81 @@
+package pebble
+
+import (
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+
+	"github.com/parley-im/parley/protocol"
+)
+
+// BenchmarkMessageFloor measures the least Pebble work a delivered message
+// with its DELIVERED receipt can cost: its entry and the receipt's are each
+// written once and deleted once (four memtable inserts, their WAL bytes,
+// the flush that finds them cancelled), 256 messages per batch, without
+// sync, seq counters, expiry index, reads or the committer. One op is one
+// message. This is the store's share of issue 6's "node CPU per message"
+// floor (docs/benchmarks.md, "What this machine allows").
+func BenchmarkMessageFloor(b *testing.B) {
+	opts := Options{}.withDefaults()
+	db, err := pebble.Open(b.TempDir(), pebbleOptions(opts, opts.Logger, &stats{}))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	const perBatch = 256
+	recipients := make([]protocol.Address, 100)
+	for i := range recipients {
+		recipients[i] = protocol.Address{User: "user" + string(rune('a'+i%26)) + string(rune('a'+i/26)), Device: 1}
+	}
+	payload := make([]byte, 300) // an envelope of a 160-byte ciphertext
+	receipt := make([]byte, 60)
+	var pending [][]byte // keys written by the previous batch, deleted by the next
+	var seq uint64
+	msgs := 0
+	batch := db.NewBatch()
+	cpu := processCPU()
+	for b.Loop() {
+		seq++
+		to := recipients[seq%uint64(len(recipients))]
+		from := recipients[(seq+1)%uint64(len(recipients))]
+		for _, k := range [][]byte{queueKey(to, seq), queueKey(from, seq)} {
+			v := payload
+			if len(pending)%2 == 1 {
+				v = receipt
+			}
+			if err := batch.Set(k, encodeEntry(time.Time{}, v), nil); err != nil {
+				b.Fatal(err)
+			}
+			pending = append(pending, k)
+		}
+		if msgs++; msgs%perBatch == 0 {
+			if err := batch.Commit(pebble.NoSync); err != nil {
+				b.Fatal(err)
+			}
+			batch.Close()
+			batch = db.NewBatch()
+			// The next batch acknowledges these: entry and receipt deleted.
+			for _, k := range pending {
+				if err := batch.SingleDelete(k, nil); err != nil {
+					b.Fatal(err)
+				}
+			}
+			pending = pending[:0]
+		}
+	}
+	batch.Close()
+	// CPU, not wall time: the machine is shared, and flushes run on
+	// Pebble's own goroutines.
+	b.ReportMetric(float64(processCPU()-cpu)/float64(b.N), "cpu-ns/msg")
+}
+
+// processCPU is the process's user+system CPU time so far.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
