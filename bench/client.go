@@ -153,6 +153,14 @@ func (c *conn) write(f *pb.ClientFrame) (uint64, error) {
 	return f.Id, nil
 }
 
+// writeFrames sends already encoded frames in as few writes as the
+// transport can pack them into (one for a handful of small frames).
+func (c *conn) writeFrames(frames [][]byte) error { return c.tc.WriteFrames(frames) }
+
+// readRaw returns the next frame undecoded, valid until the next read, with
+// whatever read deadline was set last.
+func (c *conn) readRaw() ([]byte, error) { return c.tc.ReadFrame() }
+
 // read returns the next frame; timeout 0 means no deadline.
 func (c *conn) read(timeout time.Duration) (*pb.ServerFrame, error) {
 	var dl time.Time

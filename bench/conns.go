@@ -13,6 +13,10 @@ type Common struct {
 	// WorkerArgv runs a worker process; default: this executable with
 	// "bench worker" (WorkerEnv is always set).
 	WorkerArgv []string
+	// CPUProfile, when set, is a file to write a pprof CPU profile of this
+	// process (the load generator, not its workers or the node) to: over
+	// the measured window in msgs, over the whole run elsewhere.
+	CPUProfile string
 }
 
 func (c Common) workerArgv() ([]string, error) {
@@ -50,7 +54,8 @@ type ConnsConfig struct {
 // per connection (RSS, Go heap and stack when /metrics has them, kernel
 // slab), the bench's own memory per connection and the projected maximum
 // connections of one node on this machine's memory.
-func Conns(ctx context.Context, cfg ConnsConfig) (*Result, error) {
+func Conns(ctx context.Context, cfg ConnsConfig) (_ *Result, err error) {
+	defer cfg.profileScenario(&err)()
 	if cfg.N < 1 || cfg.N > 1_000_000 {
 		return nil, fmt.Errorf("%w: --n %d: want 1 … 1,000,000", ErrBadConfig, cfg.N)
 	}

@@ -44,7 +44,8 @@ type StormConfig struct {
 // Offline queues Messages for each of Devices offline devices, then
 // connects them and reports the drain rate and whether every queued
 // message arrived exactly once.
-func Offline(ctx context.Context, cfg OfflineConfig) (*Result, error) {
+func Offline(ctx context.Context, cfg OfflineConfig) (_ *Result, err error) {
+	defer cfg.profileScenario(&err)()
 	switch {
 	case cfg.Devices < 1 || cfg.Devices > 8000:
 		return nil, fmt.Errorf("%w: --devices %d: want 1 … 8,000", ErrBadConfig, cfg.Devices)
@@ -61,14 +62,14 @@ func Offline(ctx context.Context, cfg OfflineConfig) (*Result, error) {
 	r.set("devices", cfg.Devices)
 	r.set("messages_per_device", cfg.Messages)
 	d := drainRun{Common: cfg.Common, devices: cfg.Devices, perDevice: cfg.Messages, senders: cfg.Senders, size: cfg.Size, conc: cfg.Conc, timeout: cfg.Timeout}
-	err := d.run(ctx, r)
-	return r, err
+	return r, d.run(ctx, r)
 }
 
 // Storm gives N devices queued messages while they are offline, then
 // reconnects them all at once and reports how long until every device is
 // back (Welcome) and every queued message delivered.
-func Storm(ctx context.Context, cfg StormConfig) (*Result, error) {
+func Storm(ctx context.Context, cfg StormConfig) (_ *Result, err error) {
+	defer cfg.profileScenario(&err)()
 	if cfg.N < 1 || cfg.N > 8000 {
 		return nil, fmt.Errorf("%w: --n %d: want 1 … 8,000", ErrBadConfig, cfg.N)
 	}
@@ -82,8 +83,7 @@ func Storm(ctx context.Context, cfg StormConfig) (*Result, error) {
 	r.set("devices", cfg.N)
 	r.set("messages_per_device", cfg.PerDevice)
 	d := drainRun{Common: cfg.Common, devices: cfg.N, perDevice: cfg.PerDevice, senders: min(cfg.N, 16), conc: cfg.Conc, timeout: cfg.Timeout, storm: true}
-	err := d.run(ctx, r)
-	return r, err
+	return r, d.run(ctx, r)
 }
 
 type drainRun struct {

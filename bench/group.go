@@ -63,7 +63,8 @@ const maxGroupFanout = 20_000_000
 // a realistic size carrying the send time and the message's identity (see
 // traffic.go), not the output of a sender key; the device lists the
 // senders name come from the node's GroupInfo, as in the SDK.
-func Group(ctx context.Context, cfg GroupConfig) (*Result, error) {
+func Group(ctx context.Context, cfg GroupConfig) (_ *Result, err error) {
+	defer cfg.profileScenario(&err)()
 	if cfg.Senders == 0 {
 		cfg.Senders = 1
 	}

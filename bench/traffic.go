@@ -6,6 +6,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
+
 	"github.com/parley-im/parley/protocol/pb"
 )
 
@@ -134,6 +137,11 @@ const ackBatch = 128
 // ledgers of the streams this connection sends), deliveries against in
 // (the ledger of the stream it receives), and acknowledges every Deliver
 // in batches: when the read buffer runs dry or ackBatch are pending.
+//
+// With snd set it also drives a closed-loop sender on its connection:
+// it writes snd.window Sends at snd.start and then, each time the read
+// buffer runs dry, as many new Sends as replies arrived, in the same write
+// as the DeliveryAck (one syscall for the burst), until snd.end.
 type reader struct {
 	c         *conn
 	clk       clock
@@ -145,50 +153,180 @@ type reader struct {
 	windowTo  time.Time                   // deliveries before it count as in the window
 	drained   chan struct{}               // closed at QueueDrained; may be nil
 	onDeliver func()
+	snd       *sender // closed-loop sender on this connection; may be nil
 }
 
 func (r *reader) run() {
-	var pending []uint64
+	var (
+		pending []uint64
+		ackBuf  []byte
+		frames  [][]byte
+		free    int // Sends answered since the last refill
+	)
 	drained := r.drained
+	if r.snd != nil {
+		time.Sleep(time.Until(r.snd.start))
+		if !r.snd.refill(r.snd.window, nil) {
+			return
+		}
+	}
 	for {
-		f, err := r.c.read(0)
+		b, err := r.c.readRaw()
 		if err != nil {
 			return
 		}
-		switch b := f.Body.(type) {
-		case *pb.ServerFrame_SendAck:
-			r.answered(f.ReplyTo, b.SendAck.MessageId, true)
-		case *pb.ServerFrame_Error:
-			r.cnt.sendErrors.Add(1)
-			r.cnt.noteErr(b.Error.Code.String() + ": " + b.Error.Reason)
-			r.answered(f.ReplyTo, nil, false)
-		case *pb.ServerFrame_Goodbye:
-			r.cnt.goodbyes.Add(1)
-			r.cnt.noteErr("goodbye " + b.Goodbye.Code.String() + ": " + b.Goodbye.Reason)
-			return
-		case *pb.ServerFrame_QueueDrained:
-			if drained != nil {
-				close(drained)
-				drained = nil
+		f, ok := splitServerFrame(b)
+		switch {
+		case ok && f.field == fServerSendAck:
+			id, good := bytesField(f.body, fSendAckMessageID)
+			if !good {
+				r.cnt.noteErr("undecodable SendAck")
+				return
 			}
-		case *pb.ServerFrame_Deliver:
-			pending = append(pending, b.Deliver.Seq)
-			if e := b.Deliver.GetEnvelope(); e != nil {
-				r.envelope(e)
-			} else if rc := b.Deliver.GetReceipt(); rc != nil {
-				r.receipt(rc)
+			r.answered(f.replyTo, id, true)
+			if f.replyTo&sendIDFlag != 0 {
+				free++
+			}
+		case ok && f.field == fServerDeliver:
+			d, good := splitDeliver(f.body)
+			if !good {
+				r.cnt.noteErr("undecodable Deliver")
+				return
+			}
+			pending = append(pending, d.seq)
+			switch d.entry {
+			case fDeliverEnvelope:
+				r.envelope(d.body)
+			case fDeliverReceipt:
+				r.receipt(d.body)
 			}
 			if r.onDeliver != nil {
 				r.onDeliver()
 			}
-		}
-		if len(pending) > 0 && (len(pending) >= ackBatch || r.c.buffered() == 0) {
-			if _, err := r.c.write(&pb.ClientFrame{Body: &pb.ClientFrame_DeliveryAck{DeliveryAck: &pb.DeliveryAck{Seqs: pending}}}); err != nil {
+		default:
+			var pf pb.ServerFrame
+			if err := proto.Unmarshal(b, &pf); err != nil {
+				r.cnt.noteErr("undecodable server frame: " + err.Error())
 				return
 			}
+			switch body := pf.Body.(type) {
+			case *pb.ServerFrame_Error:
+				r.cnt.sendErrors.Add(1)
+				r.cnt.noteErr(body.Error.Code.String() + ": " + body.Error.Reason)
+				r.answered(pf.ReplyTo, nil, false)
+				if pf.ReplyTo&sendIDFlag != 0 {
+					free++
+				}
+			case *pb.ServerFrame_Goodbye:
+				r.cnt.goodbyes.Add(1)
+				r.cnt.noteErr("goodbye " + body.Goodbye.Code.String() + ": " + body.Goodbye.Reason)
+				return
+			case *pb.ServerFrame_QueueDrained:
+				if drained != nil {
+					close(drained)
+					drained = nil
+				}
+			}
+		}
+		dry := r.c.buffered() == 0
+		if !dry && len(pending) < ackBatch {
+			continue
+		}
+		frames = frames[:0]
+		if len(pending) > 0 {
+			ackBuf = appendDeliveryAck(ackBuf[:0], pending)
+			frames = append(frames, ackBuf)
 			pending = pending[:0]
 		}
+		if r.snd != nil && dry && free > 0 {
+			if !r.snd.refill(free, frames) {
+				return
+			}
+			free = 0
+			continue
+		}
+		if len(frames) > 0 {
+			if err := r.c.writeFrames(frames); err != nil {
+				return
+			}
+		}
 	}
+}
+
+// sender writes one stream's Sends with the lean encoder, numbering them
+// in order and recording each one's send time in the ledger before it is
+// written. One goroutine at a time uses it.
+type sender struct {
+	c      *conn
+	to     string
+	stream uint32
+	tag    uint32
+	size   int
+	l      *ledger
+	clk    clock
+	cnt    *counters
+	seq    uint64
+	// Closed loop only: Sends outstanding, and when to start and stop.
+	window     int
+	start, end time.Time
+
+	buf    []byte
+	offs   []int
+	frames [][]byte
+	at     []int64
+	failed bool
+}
+
+// refill writes k Sends stamped now (closed loop) after the frames in
+// lead, all in one WriteFrames, unless the run is over; false means the
+// connection failed.
+func (s *sender) refill(k int, lead [][]byte) bool {
+	if !time.Now().Before(s.end) {
+		k = 0
+	}
+	now := s.clk.now()
+	s.at = s.at[:0]
+	for range k {
+		s.at = append(s.at, now)
+	}
+	return s.send(lead, s.at)
+}
+
+// send writes one Send per entry of at, each stamped with that time (the
+// ledger's and the body's send time), after the frames in lead, in one
+// WriteFrames; false means the connection failed (the error is noted).
+func (s *sender) send(lead [][]byte, at []int64) bool {
+	if s.failed {
+		return false
+	}
+	if len(at) > 0 && s.seq+uint64(len(at)) > maxSeq {
+		at = at[:maxSeq-s.seq]
+	}
+	if len(lead) == 0 && len(at) == 0 {
+		return true
+	}
+	s.l.mu.Lock()
+	s.l.sentAt = append(s.l.sentAt, at...)
+	s.l.mu.Unlock()
+	clientMs := time.Now().UnixMilli()
+	s.buf, s.offs = s.buf[:0], s.offs[:0]
+	for i, t := range at {
+		s.offs = append(s.offs, len(s.buf))
+		s.buf = appendSendFrame(s.buf, s.to, s.stream, s.seq+uint64(i), s.tag, s.size, t, clientMs)
+	}
+	s.offs = append(s.offs, len(s.buf))
+	s.frames = append(s.frames[:0], lead...)
+	for i := range at {
+		s.frames = append(s.frames, s.buf[s.offs[i]:s.offs[i+1]])
+	}
+	s.seq += uint64(len(at))
+	if err := s.c.writeFrames(s.frames); err != nil {
+		s.failed = true
+		s.cnt.noteErr("send: " + err.Error())
+		return false
+	}
+	s.cnt.sent.Add(int64(len(at)))
+	return true
 }
 
 func (r *reader) answered(replyTo uint64, id []byte, ok bool) {
@@ -230,9 +368,23 @@ func (r *reader) answered(replyTo uint64, id []byte, ok bool) {
 	}
 }
 
-func (r *reader) envelope(e *pb.Envelope) {
-	sentNs, stream, seq, ok := parseBody(e.Body)
-	s2, q2, ok2 := parseMessageID(e.MessageId, r.tag)
+// envelope records the delivery of an encoded Envelope.
+func (r *reader) envelope(e []byte) {
+	var body, id []byte
+	if !fields(e, func(n protowire.Number, _ uint64, p []byte) bool {
+		switch {
+		case n == fEnvBody && p != nil:
+			body = p
+		case n == fEnvMessageID && p != nil:
+			id = p
+		}
+		return true
+	}) {
+		r.cnt.foreign.Add(1)
+		return
+	}
+	sentNs, stream, seq, ok := parseBody(body)
+	s2, q2, ok2 := parseMessageID(id, r.tag)
 	var l *ledger
 	if ok && ok2 && s2 == stream && q2 == seq && r.in != nil {
 		l = r.in(stream)
@@ -263,13 +415,18 @@ func (r *reader) envelope(e *pb.Envelope) {
 	}
 }
 
-func (r *reader) receipt(rc *pb.Receipt) {
+// receipt records the receipt latency of every message an encoded
+// Receipt names.
+func (r *reader) receipt(rc []byte) {
 	now := r.clk.now()
-	for _, id := range rc.MessageIds {
+	fields(rc, func(n protowire.Number, _ uint64, id []byte) bool {
+		if n != fReceiptMessageIDs || id == nil {
+			return true
+		}
 		r.cnt.receiptIDs.Add(1)
 		stream, seq, ok := parseMessageID(id, r.tag)
 		if !ok || r.out == nil {
-			continue
+			return true
 		}
 		if l := r.out(stream); l != nil {
 			l.mu.Lock()
@@ -278,5 +435,6 @@ func (r *reader) receipt(rc *pb.Receipt) {
 			}
 			l.mu.Unlock()
 		}
-	}
+		return true
+	})
 }

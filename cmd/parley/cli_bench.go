@@ -45,6 +45,7 @@ func runBench(ctx context.Context, g *globalFlags, args []string) error {
 	data := fs.String("data", "", "node data directory: server key, admin token and address")
 	httpAddr := fs.String("http", "", "node HTTP address, for /metrics when it exists")
 	spawn := fs.Bool("spawn-node", false, "run a node (parley serve with the abuse limits off) on a temporary data directory and loopback ports, and measure it")
+	cpuProfile := fs.String("cpuprofile", "", "write a pprof CPU profile of the load generator (this process, not the node or workers) to `FILE`: the measured window in msgs, the whole run elsewhere (go tool pprof FILE)")
 
 	var (
 		n, perWorker, pairs, devices, messages, per, size, conc int
@@ -86,7 +87,7 @@ func runBench(ctx context.Context, g *globalFlags, args []string) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
-	var common bench.Common
+	common := bench.Common{CPUProfile: *cpuProfile}
 	t := &common.Target
 	if *spawn {
 		exe, err := os.Executable()
