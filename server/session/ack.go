@@ -51,8 +51,7 @@ func handleDeliveryAck(ctx context.Context, s *Session, f *pb.ClientFrame) error
 // only reads the store and never fails: an entry it cannot decode, or a
 // sender whose account is gone, simply gets no receipt.
 func (s *Session) receipts(ctx context.Context, acked []store.Entry) []*store.Entry {
-	var senders []string
-	ids := make(map[string][][]byte)
+	var senders senderIDs
 	for i := range acked {
 		e, err := receiptFactsOf(acked[i].Payload) // payload.go
 		if err != nil {
@@ -64,25 +63,23 @@ func (s *Session) receipts(ctx context.Context, acked []store.Entry) []*store.En
 		if !e.wants(s.addr.User) {
 			continue
 		}
-		if _, ok := ids[e.from]; !ok {
-			senders = append(senders, e.from)
-		}
-		ids[e.from] = append(ids[e.from], e.messageID)
+		senders.add(e.from, e.messageID)
 	}
-	if len(senders) == 0 {
+	if len(senders.list) == 0 {
 		return nil
 	}
 	now := s.env.Now()
+	expires := now.Add(s.env.QueueTTL)
 	var entries []*store.Entry
-	for _, user := range senders {
-		dl, err := deviceList(ctx, s.env.Store, user)
+	for _, sender := range senders.list {
+		dl, err := deviceList(ctx, s.env.Store, sender.user)
 		if err != nil {
 			continue // the sender's account is gone: nobody to tell
 		}
-		all := ids[user]
+		all := sender.ids
 		for len(all) > 0 {
 			n := min(len(all), maxReceiptIDs)
-			p, err := receiptPayload(&pb.Receipt{
+			p, err := receiptPayload(&pb.Receipt{ // payload.go; stays on the stack
 				Type:         pb.ReceiptType_DELIVERED,
 				From:         s.addr.User,
 				FromDevice:   s.addr.Device,
@@ -94,11 +91,58 @@ func (s *Session) receipts(ctx context.Context, acked []store.Entry) []*store.En
 				break
 			}
 			all = all[n:]
-			for _, d := range dl.DeviceIds {
-				a := protocol.Address{User: user, Device: d}
-				entries = append(entries, &store.Entry{Device: a, Payload: p, Expires: now.Add(s.env.QueueTTL)})
+			block := make([]store.Entry, len(dl.DeviceIds)) // one allocation per receipt
+			for i, d := range dl.DeviceIds {
+				block[i] = store.Entry{Device: protocol.Address{User: sender.user, Device: d}, Payload: p, Expires: expires}
+				entries = append(entries, &block[i])
 			}
 		}
 	}
 	return entries
+}
+
+// senderIDs groups acknowledged message ids by sender, in order of first
+// appearance. An ack nearly always names one or two senders, so a linear
+// scan replaces a map built per ack; the map comes in only past
+// senderScanMax senders, where the scan would grow quadratic.
+type senderIDs struct {
+	list  []senderEntry
+	index map[string]int // into list; nil until len(list) > senderScanMax
+}
+
+type senderEntry struct {
+	user string
+	ids  [][]byte
+}
+
+const senderScanMax = 8
+
+func (g *senderIDs) add(user string, id []byte) {
+	i := -1
+	if g.index != nil {
+		if j, ok := g.index[user]; ok {
+			i = j
+		}
+	} else {
+		for j := range g.list {
+			if g.list[j].user == user {
+				i = j
+				break
+			}
+		}
+	}
+	if i < 0 {
+		i = len(g.list)
+		g.list = append(g.list, senderEntry{user: user})
+		switch {
+		case g.index != nil:
+			g.index[user] = i
+		case len(g.list) > senderScanMax:
+			g.index = make(map[string]int, 2*len(g.list))
+			for j := range g.list {
+				g.index[g.list[j].user] = j
+			}
+		}
+	}
+	g.list[i].ids = append(g.list[i].ids, id)
 }

@@ -19,6 +19,15 @@ func DecodeClientFrame(b []byte) (*pb.ClientFrame, error) {
 	if len(b) > protocol.MaxFrameSize {
 		return nil, fmt.Errorf("%w: %d bytes exceeds %d", ErrBadFrame, len(b), protocol.MaxFrameSize)
 	}
+	if f, ok := decodeHot(b); ok { // fastdecode.go
+		return f, nil
+	}
+	return decodeWithProto(b)
+}
+
+// decodeWithProto is DecodeClientFrame through proto.Unmarshal, for every
+// frame decodeHot leaves alone.
+func decodeWithProto(b []byte) (*pb.ClientFrame, error) {
 	f := new(pb.ClientFrame)
 	if err := unmarshal.Unmarshal(b, f); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadFrame, err)

@@ -2,6 +2,8 @@ package session
 
 import (
 	"bytes"
+	"math"
+	"strings"
 	"testing"
 
 	"google.golang.org/protobuf/encoding/protowire"
@@ -109,5 +111,73 @@ func BenchmarkReceiptFacts(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
+	})
+}
+
+// samePayload fails unless the hand encoders give proto.Marshal's bytes,
+// or both refuse (invalid UTF-8).
+func samePayload(t *testing.T, e *pb.Envelope, r *pb.Receipt) {
+	t.Helper()
+	want, werr := proto.Marshal(&pb.Deliver{Entry: &pb.Deliver_Envelope{Envelope: e}})
+	got, err := envelopePayload(e)
+	if (err == nil) != (werr == nil) || err == nil && !bytes.Equal(got, want) {
+		t.Fatalf("envelopePayload(%v) = %x, %v; proto.Marshal gives %x, %v", e, got, err, want, werr)
+	}
+	if err == nil && cap(got) != len(got) {
+		t.Errorf("envelope payload of %d bytes in a buffer of %d", len(got), cap(got))
+	}
+	want, werr = proto.Marshal(&pb.Deliver{Entry: &pb.Deliver_Receipt{Receipt: r}})
+	got, err = receiptPayload(r)
+	if (err == nil) != (werr == nil) || err == nil && !bytes.Equal(got, want) {
+		t.Fatalf("receiptPayload(%v) = %x, %v; proto.Marshal gives %x, %v", r, got, err, want, werr)
+	}
+	if err == nil && cap(got) != len(got) {
+		t.Errorf("receipt payload of %d bytes in a buffer of %d", len(got), cap(got))
+	}
+}
+
+// TestPayloadMatchesMarshal: the stored payloads are byte for byte what
+// proto.Marshal makes, for every combination of set and zero fields and
+// for values at the varint size boundaries.
+func TestPayloadMatchesMarshal(t *testing.T) {
+	strs := []string{"", "alice", strings.Repeat("é", 70), "bad\xff"}
+	blobs := [][]byte{nil, {}, []byte("0123456789abcdef"), bytes.Repeat([]byte{9}, 200)}
+	ints := []int64{0, 1, 127, 128, 1<<32 - 1, 1 << 40, -1, math.MinInt64, math.MaxInt64}
+	for mask := range 1 << 10 {
+		pick := func(bit, n int) int {
+			if mask&(1<<bit) == 0 {
+				return 0
+			}
+			return 1 + (mask>>bit)%(n-1)
+		}
+		v := ints[mask%len(ints)]
+		e := &pb.Envelope{
+			From: strs[pick(0, len(strs))], FromDevice: uint32(v), MessageId: blobs[pick(1, len(blobs))],
+			Type: pb.EnvelopeType(int32(v)), Body: blobs[pick(2, len(blobs))], ServerTimeMs: v,
+			To: strs[pick(3, len(strs))], Silent: mask&(1<<4) != 0, GroupId: blobs[pick(5, len(blobs))], Ephemeral: mask&(1<<6) != 0,
+		}
+		if mask&(1<<7) != 0 {
+			e.FromDevice, e.Type, e.ServerTimeMs = 0, 0, 0
+		}
+		r := &pb.Receipt{Type: pb.ReceiptType(int32(v)), From: e.From, FromDevice: e.FromDevice, MessageIds: blobs[:pick(8, len(blobs)+1)], ServerTimeMs: e.ServerTimeMs}
+		if mask&(1<<9) != 0 {
+			r.MessageIds = make([][]byte, maxReceiptIDs)
+			for i := range r.MessageIds {
+				r.MessageIds[i] = blobs[2]
+			}
+		}
+		samePayload(t, e, r)
+	}
+}
+
+// FuzzPayload: the hand encoders agree with proto.Marshal on any field
+// values.
+func FuzzPayload(f *testing.F) {
+	f.Add("alice", uint32(2), []byte("0123456789abcdef"), int32(2), []byte("body"), int64(1790000000000), "bob", false, []byte(nil), false)
+	f.Add("", uint32(0), []byte(nil), int32(-1), []byte(nil), int64(-1), "b\xc3", true, []byte("g"), true)
+	f.Fuzz(func(t *testing.T, from string, dev uint32, id []byte, typ int32, body []byte, ms int64, to string, silent bool, group []byte, eph bool) {
+		e := &pb.Envelope{From: from, FromDevice: dev, MessageId: id, Type: pb.EnvelopeType(typ), Body: body, ServerTimeMs: ms, To: to, Silent: silent, GroupId: group, Ephemeral: eph}
+		r := &pb.Receipt{Type: pb.ReceiptType(typ), From: to, FromDevice: dev, MessageIds: bytes.SplitAfter(body, []byte{0}), ServerTimeMs: ms}
+		samePayload(t, e, r)
 	})
 }

@@ -43,10 +43,12 @@ func handleSend(ctx context.Context, s *Session, f *pb.ClientFrame) error {
 		return s.sendEphemeral(f.Id, m, now.UnixMilli()) // typing.go
 	}
 	s.noteContact(ctx, m.To)
+	// One allocation for all entries: a Send has one per target device.
+	block := make([]store.Entry, len(m.Ciphertexts))
 	entries := make([]*store.Entry, len(m.Ciphertexts))
-	targets := make([]protocol.Address, len(m.Ciphertexts))
+	expires := now.Add(s.env.QueueTTL)
 	for i, c := range m.Ciphertexts {
-		p, err := envelopePayload(&pb.Envelope{
+		p, err := envelopePayload(&pb.Envelope{ // payload.go; stays on the stack
 			From:         s.addr.User,
 			FromDevice:   s.addr.Device,
 			MessageId:    m.MessageId,
@@ -60,8 +62,8 @@ func handleSend(ctx context.Context, s *Session, f *pb.ClientFrame) error {
 		if err != nil {
 			return err
 		}
-		targets[i] = protocol.Address{User: c.User, Device: c.DeviceId}
-		entries[i] = &store.Entry{Device: targets[i], Payload: p, Expires: now.Add(s.env.QueueTTL)}
+		block[i] = store.Entry{Device: protocol.Address{User: c.User, Device: c.DeviceId}, Payload: p, Expires: expires}
+		entries[i] = &block[i]
 	}
 	// The reader does not wait for the sync: the acker answers SendAck
 	// (and nudges the targets) once the batch is durable, so the next
