@@ -176,15 +176,45 @@ type receiptFacts struct {
 
 // Field numbers of pb.Deliver and pb.Envelope that receiptFacts reads.
 const (
-	deliverEnvelope  = 2
-	envFrom          = 1
-	envMessageID     = 3
-	envTo            = 7
-	envSilent        = 8
-	envGroupID       = 9
-	envEphemeral     = 10
-	deliverLastEntry = 4 // receipt = 3, group_event = 4: the other oneof members
+	deliverEnvelope = 2
+	envFrom         = 1
+	envMessageID    = 3
+	envTo           = 7
+	envSilent       = 8
+	envGroupID      = 9
+	envEphemeral    = 10
 )
+
+// wellFormedReceipt reports whether b is a Receipt as the node writes it:
+// every field known, of its own wire type, the one string valid UTF-8.
+// Anything else is left to the full decode.
+func wellFormedReceipt(b []byte) bool {
+	for len(b) > 0 {
+		num, typ, n := consumeTag(b)
+		if n < 0 {
+			return false
+		}
+		b = b[n:]
+		switch {
+		case (num == rcptType || num == rcptFromDevice || num == rcptServerTime) && typ == protowire.VarintType:
+			_, n = protowire.ConsumeVarint(b)
+		case num == rcptFrom && typ == protowire.BytesType:
+			var v []byte
+			if v, n = protowire.ConsumeBytes(b); n >= 0 && !utf8.Valid(v) {
+				return false
+			}
+		case num == rcptMessageIDs && typ == protowire.BytesType:
+			_, n = protowire.ConsumeBytes(b)
+		default:
+			return false
+		}
+		if n < 0 {
+			return false
+		}
+		b = b[n:]
+	}
+	return true
+}
 
 // readReceiptFacts reads receiptFacts from a stored payload without
 // unmarshalling it: on every ack the node reads each acknowledged entry
@@ -195,9 +225,9 @@ const (
 // always what proto.Unmarshal would give (FuzzReceiptFacts).
 func readReceiptFacts(b []byte) (f receiptFacts, ok bool) {
 	var env []byte
-	seen := false
+	seen, receipt := false, false
 	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
+		num, typ, n := consumeTag(b)
 		if n < 0 {
 			return f, false
 		}
@@ -205,18 +235,28 @@ func readReceiptFacts(b []byte) (f receiptFacts, ok bool) {
 		switch {
 		case num == 1 && typ == protowire.VarintType: // seq: not stored, but harmless
 			_, n = protowire.ConsumeVarint(b)
-		case num == deliverEnvelope && typ == protowire.BytesType && !seen:
+		case num == deliverEnvelope && typ == protowire.BytesType && !seen && !receipt:
 			env, n = protowire.ConsumeBytes(b)
 			seen = true
-		case num > deliverEnvelope && num <= deliverLastEntry:
-			return f, false // another oneof member: not an envelope, or a switch
+		case num == deliverReceipt && typ == protowire.BytesType && !seen && !receipt:
+			// A receipt being acknowledged makes no receipt, which is
+			// all this needs to know; it is checked as the full decode
+			// would check it, so both agree (FuzzReceiptFacts).
+			var r []byte
+			if r, n = protowire.ConsumeBytes(b); n >= 0 && !wellFormedReceipt(r) {
+				return f, false
+			}
+			receipt = true
 		default:
-			return f, false
+			return f, false // a group event, a repeated or switched oneof: decode fully
 		}
 		if n < 0 {
 			return f, false
 		}
 		b = b[n:]
+	}
+	if receipt {
+		return receiptFacts{}, true
 	}
 	if !seen {
 		return f, false
@@ -224,7 +264,7 @@ func readReceiptFacts(b []byte) (f receiptFacts, ok bool) {
 	f.envelope = true
 	var got [envEphemeral + 1]bool
 	for len(env) > 0 {
-		num, typ, n := protowire.ConsumeTag(env)
+		num, typ, n := consumeTag(env)
 		if n < 0 || num <= 0 || int(num) < len(got) && got[num] {
 			return f, false // malformed, or a repeated field (merge rules): decode fully
 		}

@@ -69,6 +69,19 @@ func TestReceiptFacts(t *testing.T) {
 	if f, ok := readReceiptFacts(payloadSeeds(t)[0]); !ok || !f.wants("bob") || f.wants("carol") {
 		t.Errorf("the node's own envelope encoding is not read fast, or wants a receipt wrongly: %+v, %v", f, ok)
 	}
+	// Every message's DELIVERED receipt is acknowledged too: read fast.
+	if f, ok := readReceiptFacts(payloadSeeds(t)[4]); !ok || f.envelope || f.wants("bob") {
+		t.Errorf("the node's own receipt encoding is not read fast, or wants a receipt: %+v, %v", f, ok)
+	}
+	// A receipt with a bad string is the full decode's to refuse.
+	badFrom := protowire.AppendBytes(protowire.AppendTag(nil, rcptFrom, protowire.BytesType), []byte{0xff})
+	bad := protowire.AppendBytes(protowire.AppendTag(nil, deliverReceipt, protowire.BytesType), badFrom)
+	if _, err := decodeReceiptFacts(bad); err == nil {
+		t.Fatal("the full decode accepts invalid UTF-8: the case below tests nothing")
+	}
+	if _, ok := readReceiptFacts(bad); ok {
+		t.Error("a receipt with invalid UTF-8 in from was read fast")
+	}
 }
 
 // FuzzReceiptFacts: whenever the fast reader answers, the full decode
