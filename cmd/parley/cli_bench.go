@@ -218,5 +218,8 @@ func runBenchNode(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	// The collector as `parley serve` sets it by default, so the bench
+	// measures the node users run.
+	tuneCollector(defaultGCPercent, 0, os.Getenv, logger)
 	return bench.RunNode(ctx, bench.NodeConfig(*data, logger), os.Stdout)
 }

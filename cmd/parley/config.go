@@ -22,6 +22,10 @@ type serveConfig struct {
 	LogLevel   string
 	LogFormat  string
 	s3Insecure bool
+	// GCPercent and MemoryLimitMB tune the Go collector of the whole
+	// process (gctune.go), so they live here rather than in server.Config.
+	GCPercent     int
+	MemoryLimitMB int
 }
 
 // option is one setting, reachable as a TOML key, a flag and an
@@ -183,6 +187,8 @@ func options(c *serveConfig) []option {
 		o("s3.insecure", "s3-insecure", "PARLEY_S3_INSECURE", "S3.Secure", "talk plain HTTP to a HOST:PORT endpoint (loopback/testing only)", boolV{p: &c.s3Insecure}),
 		o("log_level", "log-level", "PARLEY_LOG_LEVEL", "", "debug, info, warn or error (default info)", strV{p: &c.LogLevel, check: oneOf("debug", "info", "warn", "error")}),
 		o("log_format", "log-format", "PARLEY_LOG_FORMAT", "", "text or json (default text)", strV{p: &c.LogFormat, check: oneOf("text", "json")}),
+		o("gc_percent", "gc-percent", "PARLEY_GC_PERCENT", "", "Go collector: heap growth over the live heap before a collection, in percent; GOGC wins if set (default 400)", intV{p: &c.GCPercent}),
+		o("memory_limit_mb", "memory-limit-mb", "PARLEY_MEMORY_LIMIT_MB", "", "soft limit of the Go heap in MiB, past which the collector works harder; 0: half of physical memory; negative: none; GOMEMLIMIT wins if set (default 0)", intV{p: &c.MemoryLimitMB, negative: true}),
 	}
 }
 
@@ -190,7 +196,7 @@ func options(c *serveConfig) []option {
 // environment (getenv) and the config file named by --config. It also
 // returns whether --print-config was given.
 func loadServeConfig(args []string, getenv func(string) string, stderr io.Writer) (*serveConfig, bool, error) {
-	c := &serveConfig{LogLevel: "info", LogFormat: "text"}
+	c := &serveConfig{LogLevel: "info", LogFormat: "text", GCPercent: defaultGCPercent}
 	opts := options(c)
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -337,7 +343,7 @@ func printConfig(w io.Writer, c *serveConfig) error {
 	if err != nil {
 		return err
 	}
-	shown := &serveConfig{Config: eff, LogLevel: c.LogLevel, LogFormat: c.LogFormat, s3Insecure: c.s3Insecure}
+	shown := &serveConfig{Config: eff, LogLevel: c.LogLevel, LogFormat: c.LogFormat, s3Insecure: c.s3Insecure, GCPercent: c.GCPercent, MemoryLimitMB: c.MemoryLimitMB}
 	top := map[string]any{}
 	for _, op := range options(shown) {
 		val := any(op.v.get())

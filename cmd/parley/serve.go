@@ -31,6 +31,7 @@ func runServe(ctx context.Context, g *globalFlags, args []string) error {
 	if cfg.Logger, err = newLogger(os.Stderr, sc.LogLevel, sc.LogFormat); err != nil {
 		return err
 	}
+	tuneCollector(sc.GCPercent, sc.MemoryLimitMB, os.Getenv, cfg.Logger) // gctune.go
 	n, err := server.New(cfg)
 	if err != nil {
 		return err
