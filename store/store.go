@@ -83,6 +83,11 @@ type Accounts interface {
 	// Devices lists an account's devices, ordered by id; ErrNotFound for an
 	// unknown handle.
 	Devices(ctx context.Context, handle string) ([]Device, error)
+	// ActiveDeviceIDs lists the ids of an account's devices that are not
+	// disabled, ascending; ErrNotFound for an unknown handle. Every Send
+	// asks it twice, so the slice may be shared: callers must not modify
+	// it.
+	ActiveDeviceIDs(ctx context.Context, handle string) ([]uint32, error)
 }
 
 // Keys keeps each device's Signal prekeys.

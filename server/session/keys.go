@@ -57,18 +57,13 @@ func deviceList(ctx context.Context, st store.Store, user string) (*pb.DeviceLis
 	if protocol.ValidateHandle(user) != nil {
 		return nil, protocol.Errorf(pb.ErrorCode_NOT_FOUND, "no user %q", user)
 	}
-	devs, err := st.Devices(ctx, user)
+	ids, err := st.ActiveDeviceIDs(ctx, user)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, protocol.Errorf(pb.ErrorCode_NOT_FOUND, "no user %q", user)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("devices of %s: %w", user, err)
 	}
-	dl := &pb.DeviceList{User: user}
-	for _, d := range devs {
-		if !d.Disabled {
-			dl.DeviceIds = append(dl.DeviceIds, d.Address.Device)
-		}
-	}
-	return dl, nil
+	// ids is the store's shared slice: the list is only read (and sent).
+	return &pb.DeviceList{User: user, DeviceIds: ids}, nil
 }

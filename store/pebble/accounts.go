@@ -134,6 +134,26 @@ func (s *Store) Devices(ctx context.Context, handle string) ([]store.Device, err
 	return out, err
 }
 
+// ActiveDeviceIDs implements store.Accounts from the same cache as
+// Devices; the slice is the cache's own.
+func (s *Store) ActiveDeviceIDs(ctx context.Context, handle string) ([]uint32, error) {
+	release, err := s.enterRead(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("devices of %s: %w", handle, err)
+	}
+	ids, gen, ok := s.devices.activeIDs(handle)
+	release()
+	if ok {
+		return ids, nil
+	}
+	out, err := s.scanDevices(ctx, handle)
+	if err != nil {
+		return nil, err
+	}
+	s.devices.put(handle, out, gen)
+	return activeOf(out), nil
+}
+
 func (s *Store) scanDevices(ctx context.Context, handle string) ([]store.Device, error) {
 	if _, err := s.Account(ctx, handle); err != nil {
 		return nil, fmt.Errorf("devices: %w", err)

@@ -25,20 +25,51 @@ const maxCachedHandles = 1 << 16
 // record read before a write can never be cached after it. Unknown handles
 // are not cached.
 type devCache struct {
-	mu       sync.Mutex
-	gen      uint64                    // guarded by mu
-	lists    map[string][]store.Device // guarded by mu
-	accounts map[string]store.Account  // guarded by mu
+	mu       sync.RWMutex
+	gen      uint64                   // guarded by mu
+	lists    map[string]cachedDevices // guarded by mu
+	accounts map[string]store.Account // guarded by mu
+}
+
+// cachedDevices is one account's devices and, computed once, the ids of
+// the active ones (shared with callers of ActiveDeviceIDs, never changed).
+type cachedDevices struct {
+	devs   []store.Device
+	active []uint32
 }
 
 func (c *devCache) get(handle string) ([]store.Device, uint64, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	c.mu.RLock()
+	defer c.mu.RUnlock()
 	l, ok := c.lists[handle]
 	if !ok {
 		return nil, c.gen, false
 	}
-	return slices.Clone(l), c.gen, true
+	return slices.Clone(l.devs), c.gen, true
+}
+
+// activeIDs returns the cached active device ids of handle, shared.
+func (c *devCache) activeIDs(handle string) ([]uint32, uint64, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	l, ok := c.lists[handle]
+	if !ok {
+		return nil, c.gen, false
+	}
+	return l.active, c.gen, true
+}
+
+// activeOf lists the ids of the devices that are not disabled, with no
+// spare capacity, so an append by a caller copies instead of writing into
+// the shared array.
+func activeOf(devs []store.Device) []uint32 {
+	ids := make([]uint32, 0, len(devs))
+	for _, d := range devs {
+		if !d.Disabled {
+			ids = append(ids, d.Address.Device)
+		}
+	}
+	return slices.Clip(ids)
 }
 
 // put caches l for handle unless a write happened since gen.
@@ -49,14 +80,14 @@ func (c *devCache) put(handle string, l []store.Device, gen uint64) {
 		return
 	}
 	if c.lists == nil || len(c.lists) >= maxCachedHandles {
-		c.lists = make(map[string][]store.Device)
+		c.lists = make(map[string]cachedDevices)
 	}
-	c.lists[handle] = slices.Clone(l)
+	c.lists[handle] = cachedDevices{devs: slices.Clone(l), active: activeOf(l)}
 }
 
 func (c *devCache) account(handle string) (store.Account, uint64, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	c.mu.RLock()
+	defer c.mu.RUnlock()
 	a, ok := c.accounts[handle]
 	return a, c.gen, ok
 }

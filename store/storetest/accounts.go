@@ -40,6 +40,13 @@ func testAccounts(t *testing.T, fresh func(*testing.T) store.Store) {
 		if err := sameDevice(devs[0], want); err != nil {
 			t.Fatalf("Devices[0]: %v", err)
 		}
+		for range 2 { // read through whatever the store caches, twice
+			ids, err := s.ActiveDeviceIDs(ctx, "alice")
+			noErr(t, "ActiveDeviceIDs", err)
+			if len(ids) != 1 || ids[0] != want.Address.Device {
+				t.Fatalf("ActiveDeviceIDs = %v, want [%d]", ids, want.Address.Device)
+			}
+		}
 	})
 
 	t.Run("CreateRefused", func(t *testing.T) {
@@ -98,6 +105,7 @@ func testAccounts(t *testing.T, fresh func(*testing.T) store.Store) {
 			{"Device/unknown id", func() error { _, err := s.Device(ctx, addr("alice", 2)); return err }},
 			{"DeviceByKey", func() error { _, err := s.DeviceByKey(ctx, sha256.Sum256([]byte("x"))); return err }},
 			{"Devices", func() error { _, err := s.Devices(ctx, "nobody"); return err }},
+			{"ActiveDeviceIDs", func() error { _, err := s.ActiveDeviceIDs(ctx, "nobody"); return err }},
 		} {
 			t.Run(tc.name, func(t *testing.T) { wantErr(t, tc.name, tc.call(), store.ErrNotFound) })
 		}

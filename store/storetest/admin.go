@@ -66,6 +66,9 @@ func RunAdmin(t *testing.T, open func(t *testing.T) store.Store, reopen func(t *
 		if a, err := s.Account(ctx, "alice"); err != nil || a.Disabled {
 			t.Fatalf("before disable: %+v, %v", a, err)
 		}
+		if ids, err := s.ActiveDeviceIDs(ctx, "alice"); err != nil || len(ids) != 1 {
+			t.Fatalf("ActiveDeviceIDs before disable = %v, %v", ids, err)
+		}
 		noErr(t, "disable", s.SetAccountDisabled(ctx, "alice", true))
 		a, err := s.Account(ctx, "alice")
 		noErr(t, "Account", err)
@@ -79,10 +82,16 @@ func RunAdmin(t *testing.T, open func(t *testing.T) store.Store, reopen func(t *
 		if len(devs) != 1 || !devs[0].Disabled {
 			t.Fatalf("Devices after disable = %+v", devs)
 		}
+		if ids, err := s.ActiveDeviceIDs(ctx, "alice"); err != nil || len(ids) != 0 {
+			t.Fatalf("ActiveDeviceIDs after disable = %v, %v; want none", ids, err)
+		}
 		if b, _ := s.Account(ctx, "bob"); b.Disabled {
 			t.Fatalf("bob disabled too")
 		}
 		noErr(t, "enable", s.SetAccountDisabled(ctx, "alice", false))
+		if ids, err := s.ActiveDeviceIDs(ctx, "alice"); err != nil || len(ids) != 1 || ids[0] != d.Address.Device {
+			t.Fatalf("ActiveDeviceIDs after enable = %v, %v; want [%d]", ids, err, d.Address.Device)
+		}
 		got, _ = s.DeviceByKey(ctx, d.NoiseKey)
 		if a, _ := s.Account(ctx, "alice"); got.Disabled || a.Disabled {
 			t.Fatalf("still disabled after enable: device %v, account %v", got.Disabled, a.Disabled)
