@@ -115,3 +115,91 @@ func BenchmarkFdatasyncLatency(b *testing.B) {
 	b.ReportMetric(at(0.99), "p99-ms")
 	b.ReportMetric(at(0.999), "p99.9-ms")
 }
+
+// BenchmarkDrainFloor measures the least Pebble work of draining a backlog
+// that has reached the sstables: 100 devices × 3,000 entries with expiries,
+// read in pages of 256 (an iterator each, as the pump reads), each page
+// deleted (entry and expiry index key, SingleDelete) with one DELIVERED
+// receipt queued for it, no sync. One op drains all 300,000 entries;
+// cpu-ns/msg is what the store needs per drained message before any frame
+// is encrypted or sent (docs/benchmarks.md, "What this machine allows").
+func BenchmarkDrainFloor(b *testing.B) {
+	const devices, perDevice, page = 100, 3000, 256
+	opts := Options{}.withDefaults()
+	var cpu time.Duration
+	for range b.N {
+		b.StopTimer()
+		db, err := pebble.Open(b.TempDir(), pebbleOptions(opts, opts.Logger, &stats{}))
+		if err != nil {
+			b.Fatal(err)
+		}
+		exp := time.Now().Add(time.Hour)
+		payload := make([]byte, 300)
+		devs := make([]protocol.Address, devices)
+		for i := range devs {
+			devs[i] = protocol.Address{User: "user" + string(rune('a'+i%26)) + string(rune('a'+i/26)), Device: 1}
+			batch := db.NewBatch()
+			for seq := uint64(1); seq <= perDevice; seq++ {
+				_ = batch.Set(queueKey(devs[i], seq), encodeEntry(exp, payload), nil)
+				_ = batch.Set(expiryKey(exp.UnixNano(), devs[i], seq), nil, nil)
+			}
+			if err := batch.Commit(pebble.NoSync); err != nil {
+				b.Fatal(err)
+			}
+			batch.Close()
+		}
+		if err := db.Flush(); err != nil {
+			b.Fatal(err)
+		}
+		sender := protocol.Address{User: "sender", Device: 1}
+		start := processCPU()
+		b.StartTimer()
+		receiptSeq := uint64(0)
+		for _, d := range devs {
+			for after := uint64(0); ; {
+				lo, hi := queueRange(d, after)
+				it, err := db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
+				if err != nil {
+					b.Fatal(err)
+				}
+				batch := db.NewBatch()
+				n := 0
+				for ok := it.First(); ok && n < page; ok = it.Next() {
+					v, err := it.ValueAndErr()
+					if err != nil {
+						b.Fatal(err)
+					}
+					e, payload, err := decodeEntry(v, maxStoredPayload)
+					if err != nil || len(payload) != 300 {
+						b.Fatal("bad entry", err)
+					}
+					seq, _ := decodeQueueSeq(it.Key())
+					_ = batch.SingleDelete(queueKey(d, seq), nil)
+					_ = batch.SingleDelete(expiryKey(e.UnixNano(), d, seq), nil)
+					after = seq
+					n++
+				}
+				if err := it.Close(); err != nil {
+					b.Fatal(err)
+				}
+				if n == 0 {
+					batch.Close()
+					break
+				}
+				receiptSeq++
+				_ = batch.Set(queueKey(sender, receiptSeq), encodeEntry(exp, make([]byte, 60)), nil)
+				_ = batch.Set(expiryKey(exp.UnixNano(), sender, receiptSeq), nil, nil)
+				if err := batch.Commit(pebble.NoSync); err != nil {
+					b.Fatal(err)
+				}
+				batch.Close()
+			}
+		}
+		b.StopTimer()
+		cpu += processCPU() - start
+		if err := db.Close(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(cpu)/float64(b.N*devices*perDevice), "cpu-ns/msg")
+}
