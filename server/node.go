@@ -290,8 +290,10 @@ func (n *Node) closeLot() {
 // (a connect storm, 30 s later) their stacks and the handshakes' garbage
 // would stay resident for minutes. When many connections parked since the
 // last time (at least reclaimMin and a quarter of all parked, so a large
-// node in steady state does this rarely), it runs a GC and returns the
-// freed memory to the OS.
+// node in steady state does this rarely), or when such a wave has settled
+// (at least reclaimMin more parked, and none since the previous look), it
+// runs a GC and returns the freed memory to the OS. The second rule is for
+// the tail of a wave, which the first misses when it is under a quarter.
 type reclaimService struct{ n *Node }
 
 const (
@@ -304,20 +306,22 @@ func (r *reclaimService) String() string { return "parked memory reclaim" }
 func (r *reclaimService) Serve(ctx context.Context) error {
 	t := time.NewTicker(reclaimEvery)
 	defer t.Stop()
-	last := 0
+	last, prev := 0, 0
 	for {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-t.C:
 		}
-		switch p := r.n.Parked(); {
-		case p-last >= max(reclaimMin, p/4):
+		p := r.n.Parked()
+		switch {
+		case p-last >= max(reclaimMin, p/4), p-last >= reclaimMin && p == prev:
 			debug.FreeOSMemory()
 			last = p
 		case p < last:
 			last = p // count growth from the low point
 		}
+		prev = p
 	}
 }
 
