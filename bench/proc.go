@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
 	"os"
@@ -9,6 +8,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/parley-im/parley/internal/procfs"
 )
 
 // clockTicks is USER_HZ, 100 on every Linux architecture Go supports;
@@ -56,27 +57,16 @@ func sampleProc(pid int) (ProcSample, error) {
 	return s, nil
 }
 
-// readKV parses "Key:   123 kB" lines (status, meminfo); values keep their
-// unit (kB for sizes).
+// readKV reads a /proc "Key:   123 kB" file (status, meminfo); values
+// keep their unit (kB for sizes).
 func readKV(path string) (map[string]int64, error) {
-	b, err := os.ReadFile(path)
+	fields, err := procfs.ReadFields(path)
 	if err != nil {
 		return nil, fmt.Errorf("bench: %w", err)
 	}
-	out := make(map[string]int64)
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	for sc.Scan() {
-		k, v, ok := strings.Cut(sc.Text(), ":")
-		if !ok {
-			continue
-		}
-		f := strings.Fields(v)
-		if len(f) == 0 {
-			continue
-		}
-		if n, err := strconv.ParseInt(f[0], 10, 64); err == nil {
-			out[k] = n
-		}
+	out := make(map[string]int64, len(fields))
+	for k, f := range fields {
+		out[k] = f.Value
 	}
 	return out, nil
 }

@@ -27,11 +27,14 @@ type clock struct{ t0 time.Time }
 func (c clock) now() int64 { return int64(time.Since(c.t0)) }
 
 func messageID(stream uint32, seq uint64, tag uint32) []byte {
-	id := make([]byte, 16)
-	binary.BigEndian.PutUint32(id, stream)
-	binary.BigEndian.PutUint64(id[4:], seq)
-	binary.BigEndian.PutUint32(id[12:], tag)
-	return id
+	return appendMessageID(make([]byte, 0, 16), stream, seq, tag)
+}
+
+// appendMessageID appends the 16 bytes messageID returns.
+func appendMessageID(b []byte, stream uint32, seq uint64, tag uint32) []byte {
+	b = binary.BigEndian.AppendUint32(b, stream)
+	b = binary.BigEndian.AppendUint64(b, seq)
+	return binary.BigEndian.AppendUint32(b, tag)
 }
 
 // parseMessageID returns stream and seq of an id made by messageID with tag.
@@ -43,14 +46,8 @@ func parseMessageID(id []byte, tag uint32) (stream uint32, seq uint64, ok bool) 
 }
 
 func messageBody(size int, sentNs int64, stream uint32, seq uint64) []byte {
-	b := make([]byte, max(size, bodyHeader))
-	binary.BigEndian.PutUint64(b, uint64(sentNs))
-	binary.BigEndian.PutUint32(b[8:], stream)
-	binary.BigEndian.PutUint64(b[12:], seq)
-	for i := bodyHeader; i < len(b); i++ {
-		b[i] = byte(i) // incompressible enough; the node never looks
-	}
-	return b
+	n := max(size, bodyHeader)
+	return appendBody(make([]byte, 0, n), n, sentNs, stream, seq)
 }
 
 func parseBody(b []byte) (sentNs int64, stream uint32, seq uint64, ok bool) {

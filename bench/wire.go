@@ -52,7 +52,7 @@ const (
 )
 
 // appendSendFrame appends the ClientFrame sendFrame(to, stream, seq, tag,
-// messageBody(size, sentNs, stream, seq)) would marshal, with clientMs as
+// messageBody(size, sentNs, stream, seq)) marshals to, with clientMs as
 // its client time, without building it.
 func appendSendFrame(b []byte, to string, stream uint32, seq uint64, tag uint32, size int, sentNs, clientMs int64) []byte {
 	bodyLen := max(size, bodyHeader)
@@ -73,9 +73,7 @@ func appendSendFrame(b []byte, to string, stream uint32, seq uint64, tag uint32,
 
 	b = protowire.AppendTag(b, fSendMessageID, protowire.BytesType)
 	b = protowire.AppendVarint(b, 16)
-	b = binary.BigEndian.AppendUint32(b, stream)
-	b = binary.BigEndian.AppendUint64(b, seq)
-	b = binary.BigEndian.AppendUint32(b, tag)
+	b = appendMessageID(b, stream, seq, tag)
 	b = protowire.AppendTag(b, fSendTo, protowire.BytesType)
 	b = protowire.AppendString(b, to)
 	b = protowire.AppendTag(b, fSendCiphertexts, protowire.BytesType)
@@ -98,7 +96,9 @@ func appendSendFrame(b []byte, to string, stream uint32, seq uint64, tag uint32,
 	return b
 }
 
-// appendBody appends what messageBody(n, …) returns, for n ≥ bodyHeader.
+// appendBody appends a message body of n ≥ bodyHeader bytes: the send
+// time, stream and seq, then filler (incompressible enough; the node
+// never looks).
 func appendBody(b []byte, n int, sentNs int64, stream uint32, seq uint64) []byte {
 	b = binary.BigEndian.AppendUint64(b, uint64(sentNs))
 	b = binary.BigEndian.AppendUint32(b, stream)

@@ -1,13 +1,11 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"fmt"
 	"log/slog"
-	"os"
 	"runtime/debug"
-	"strconv"
+
+	"github.com/parley-im/parley/internal/procfs"
 )
 
 // Defaults of the node's collector settings (gc_percent, memory_limit_mb).
@@ -52,20 +50,16 @@ func tuneCollector(gcPercent, memLimitMB int, getenv func(string) string, log *s
 
 // physicalMemory reads MemTotal from a /proc/meminfo-format file.
 func physicalMemory(path string) (int64, error) {
-	b, err := os.ReadFile(path)
+	fields, err := procfs.ReadFields(path)
 	if err != nil {
 		return 0, fmt.Errorf("read physical memory: %w", err)
 	}
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	for sc.Scan() {
-		f := bytes.Fields(sc.Bytes())
-		if len(f) == 3 && string(f[0]) == "MemTotal:" && string(f[2]) == "kB" {
-			kb, err := strconv.ParseInt(string(f[1]), 10, 64)
-			if err != nil || kb <= 0 {
-				return 0, fmt.Errorf("%s: bad MemTotal %q", path, f[1])
-			}
-			return kb << 10, nil
-		}
+	f, ok := fields["MemTotal"]
+	switch {
+	case !ok:
+		return 0, fmt.Errorf("%s: no MemTotal line", path)
+	case f.Unit != "kB" || f.Value <= 0:
+		return 0, fmt.Errorf("%s: bad MemTotal %d %s", path, f.Value, f.Unit)
 	}
-	return 0, fmt.Errorf("%s: no MemTotal line", path)
+	return f.Value << 10, nil
 }

@@ -3,6 +3,7 @@ package pebble
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/cockroachdb/pebble/v2"
 
@@ -118,40 +119,40 @@ func (s *Store) Device(ctx context.Context, addr protocol.Address) (store.Device
 // Devices implements store.Accounts: one range scan, ordered by device id,
 // remembered until the account's devices change (devcache.go).
 func (s *Store) Devices(ctx context.Context, handle string) ([]store.Device, error) {
-	release, err := s.enterRead(ctx)
+	e, err := s.cachedDevices(ctx, handle)
 	if err != nil {
-		return nil, fmt.Errorf("devices of %s: %w", handle, err)
+		return nil, err
 	}
-	cached, gen, ok := s.devices.get(handle)
-	release()
-	if ok {
-		return cached, nil
-	}
-	out, err := s.scanDevices(ctx, handle)
-	if err == nil {
-		s.devices.put(handle, out, gen)
-	}
-	return out, err
+	return slices.Clone(e.devs), nil
 }
 
 // ActiveDeviceIDs implements store.Accounts from the same cache as
 // Devices; the slice is the cache's own.
 func (s *Store) ActiveDeviceIDs(ctx context.Context, handle string) ([]uint32, error) {
-	release, err := s.enterRead(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("devices of %s: %w", handle, err)
-	}
-	ids, gen, ok := s.devices.activeIDs(handle)
-	release()
-	if ok {
-		return ids, nil
-	}
-	out, err := s.scanDevices(ctx, handle)
+	e, err := s.cachedDevices(ctx, handle)
 	if err != nil {
 		return nil, err
 	}
-	s.devices.put(handle, out, gen)
-	return activeOf(out), nil
+	return e.active, nil
+}
+
+// cachedDevices returns handle's cache entry, scanning the devices when
+// it has none.
+func (s *Store) cachedDevices(ctx context.Context, handle string) (cachedDevices, error) {
+	release, err := s.enterRead(ctx)
+	if err != nil {
+		return cachedDevices{}, fmt.Errorf("devices of %s: %w", handle, err)
+	}
+	e, gen, ok := s.devices.get(handle)
+	release()
+	if ok {
+		return e, nil
+	}
+	out, err := s.scanDevices(ctx, handle)
+	if err != nil {
+		return cachedDevices{}, err
+	}
+	return s.devices.put(handle, out, gen), nil
 }
 
 func (s *Store) scanDevices(ctx context.Context, handle string) ([]store.Device, error) {

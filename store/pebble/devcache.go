@@ -38,25 +38,12 @@ type cachedDevices struct {
 	active []uint32
 }
 
-func (c *devCache) get(handle string) ([]store.Device, uint64, bool) {
+// get returns handle's cached devices; the entry is the cache's own.
+func (c *devCache) get(handle string) (cachedDevices, uint64, bool) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	l, ok := c.lists[handle]
-	if !ok {
-		return nil, c.gen, false
-	}
-	return slices.Clone(l.devs), c.gen, true
-}
-
-// activeIDs returns the cached active device ids of handle, shared.
-func (c *devCache) activeIDs(handle string) ([]uint32, uint64, bool) {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	l, ok := c.lists[handle]
-	if !ok {
-		return nil, c.gen, false
-	}
-	return l.active, c.gen, true
+	return l, c.gen, ok
 }
 
 // activeOf lists the ids of the devices that are not disabled, with no
@@ -72,17 +59,20 @@ func activeOf(devs []store.Device) []uint32 {
 	return slices.Clip(ids)
 }
 
-// put caches l for handle unless a write happened since gen.
-func (c *devCache) put(handle string, l []store.Device, gen uint64) {
+// put makes l handle's entry, and caches it unless a write happened since
+// gen. l becomes the entry's: the caller must not change it.
+func (c *devCache) put(handle string, l []store.Device, gen uint64) cachedDevices {
+	e := cachedDevices{devs: l, active: activeOf(l)}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.gen != gen {
-		return
+		return e
 	}
 	if c.lists == nil || len(c.lists) >= maxCachedHandles {
 		c.lists = make(map[string]cachedDevices)
 	}
-	c.lists[handle] = cachedDevices{devs: slices.Clone(l), active: activeOf(l)}
+	c.lists[handle] = e
+	return e
 }
 
 func (c *devCache) account(handle string) (store.Account, uint64, bool) {

@@ -1,6 +1,7 @@
 package pebble
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -37,10 +38,7 @@ func messageFloor(b *testing.B, withReceipt bool) {
 	}
 	defer db.Close()
 	const perBatch = 256
-	recipients := make([]protocol.Address, 100)
-	for i := range recipients {
-		recipients[i] = protocol.Address{User: "user" + string(rune('a'+i%26)) + string(rune('a'+i/26)), Device: 1}
-	}
+	recipients := floorDevices(100)
 	payload := make([]byte, 300) // an envelope of a 160-byte ciphertext
 	receipt := make([]byte, 60)
 	var pending [][]byte // keys written by the previous batch, deleted by the next
@@ -81,6 +79,15 @@ func messageFloor(b *testing.B, withReceipt bool) {
 	// CPU, not wall time: the machine is shared, and flushes run on
 	// Pebble's own goroutines.
 	b.ReportMetric(float64(processCPU()-cpu)/float64(b.N), "cpu-ns/msg")
+}
+
+// floorDevices names n devices, one per user.
+func floorDevices(n int) []protocol.Address {
+	devs := make([]protocol.Address, n)
+	for i := range devs {
+		devs[i] = protocol.Address{User: fmt.Sprintf("user%03d", i), Device: 1}
+	}
+	return devs
 }
 
 // processCPU is the process's user+system CPU time so far.
@@ -144,9 +151,8 @@ func BenchmarkDrainFloor(b *testing.B) {
 		}
 		exp := time.Now().Add(time.Hour)
 		payload := make([]byte, 300)
-		devs := make([]protocol.Address, devices)
+		devs := floorDevices(devices)
 		for i := range devs {
-			devs[i] = protocol.Address{User: "user" + string(rune('a'+i%26)) + string(rune('a'+i/26)), Device: 1}
 			batch := db.NewBatch()
 			for seq := uint64(1); seq <= perDevice; seq++ {
 				_ = batch.Set(queueKey(devs[i], seq), encodeEntry(exp, payload), nil)

@@ -96,13 +96,19 @@ func (r *recentEntries) addLocked(dev protocol.Address, e recentEntry) {
 	r.next = (r.next + 1) % len(r.order)
 }
 
-// removeLocked forgets dev's entry seq if it is remembered.
-func (r *recentEntries) removeLocked(dev protocol.Address, seq uint64) (recentEntry, bool) {
+// lookupLocked finds dev's entry seq: its device's queue and its index.
+func (r *recentEntries) lookupLocked(dev protocol.Address, seq uint64) (*recentQueue, int, bool) {
 	q := r.devs[dev]
 	if q == nil {
-		return recentEntry{}, false
+		return nil, 0, false
 	}
 	i, found := q.find(seq)
+	return q, i, found
+}
+
+// removeLocked forgets dev's entry seq if it is remembered.
+func (r *recentEntries) removeLocked(dev protocol.Address, seq uint64) (recentEntry, bool) {
+	q, i, found := r.lookupLocked(dev, seq)
 	if !found {
 		return recentEntry{}, false
 	}
@@ -131,13 +137,6 @@ func (r *recentEntries) addRead(dev protocol.Address, es []store.Entry) {
 	for i := range es {
 		r.addLocked(dev, recentEntry{es[i].Seq, es[i].Expires, es[i].Payload})
 	}
-}
-
-// take returns and forgets dev's entry seq.
-func (r *recentEntries) take(dev protocol.Address, seq uint64) (recentEntry, bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.removeLocked(dev, seq)
 }
 
 // takeAll takes every remembered entry of dev among seqs (ascending, no

@@ -11,16 +11,19 @@ import (
 	"github.com/parley-im/parley/store"
 )
 
+// take returns and forgets dev's entry seq, as an ack does (takeAll).
+func (r *recentEntries) take(dev protocol.Address, seq uint64) (recentEntry, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.removeLocked(dev, seq)
+}
+
 // remembered reports whether the cache holds dev's entry seq, without
 // taking it.
 func (r *recentEntries) remembered(dev protocol.Address, seq uint64) (recentEntry, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	q := r.devs[dev]
-	if q == nil {
-		return recentEntry{}, false
-	}
-	i, ok := q.find(seq)
+	q, i, ok := r.lookupLocked(dev, seq)
 	if !ok {
 		return recentEntry{}, false
 	}
