@@ -180,6 +180,9 @@ func Msgs(ctx context.Context, cfg MsgsConfig) (*Result, error) {
 	r.setLatency("first_tick", &cnt.firstTick)
 	r.setLatency("latency", &cnt.delivery)
 	r.setLatency("receipt", &cnt.receiptLat)
+	if cfg.Rate > 0 {
+		r.setLatency("send_lag", &cnt.sendLag)
+	}
 	r.set("receipts", cnt.receiptIDs.Load())
 	r.setNodeCPU(t, before, after, float64(inWindow), "node_cpu_us_per_msg")
 	r.setRunCosts(t, after, selfAfter-selfBefore, float64(inWindow), "bench_cpu_us_per_msg", cnt.firstErr)

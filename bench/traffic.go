@@ -93,6 +93,9 @@ type counters struct {
 	deliveredInWindow, receiptIDs   atomic.Int64
 	goodbyes                        atomic.Int64
 	firstTick, delivery, receiptLat Histogram
+	// sendLag is scheduled time → written, per open-loop Send: the load
+	// generator's own share of every latency it reports.
+	sendLag Histogram
 	errMu                           sync.Mutex
 	firstErr                        string
 }
@@ -323,6 +326,12 @@ func (s *sender) send(lead [][]byte, at []int64) bool {
 		return false
 	}
 	s.cnt.sent.Add(int64(len(at)))
+	if len(at) > 0 {
+		written := s.clk.now()
+		for _, t := range at {
+			s.cnt.sendLag.Record(max(written-t, 0))
+		}
+	}
 	return true
 }
 

@@ -27,8 +27,8 @@ func (s *observedStore) Enqueue(ctx context.Context, es []*store.Entry) error {
 	return err
 }
 
-func (s *observedStore) EnqueueAsync(ctx context.Context, es []*store.Entry) store.Pending {
-	return &observedPending{Pending: s.Store.EnqueueAsync(ctx, es), o: s.o, es: es, start: time.Now()}
+func (s *observedStore) EnqueueAsync(ctx context.Context, es []*store.Entry, onVisible func([]*store.Entry)) store.Pending {
+	return &observedPending{Pending: s.Store.EnqueueAsync(ctx, es, onVisible), o: s.o, es: es, start: time.Now()}
 }
 
 // observedPending reports its batch once, on the first Wait that sees it

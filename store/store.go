@@ -111,7 +111,7 @@ type Keys interface {
 // Entry is one item of a device's queue. The payload is opaque to the store.
 type Entry struct {
 	Device  protocol.Address
-	Seq     uint64 // assigned by Enqueue, strictly increasing per device, never reused
+	Seq     uint64 // assigned by Enqueue, strictly increasing per device, never reused once durable
 	Payload []byte
 	Expires time.Time // zero: never expires
 }
@@ -143,7 +143,18 @@ type Queues interface {
 	// one after another by one goroutine (by Enqueue or EnqueueAsync) get
 	// their seqs in that order, so a session can keep many sends in flight
 	// without reordering a device's queue.
-	EnqueueAsync(ctx context.Context, entries []*Entry) Pending
+	//
+	// onVisible, when not nil, is called once the batch is readable
+	// (ReadQueue returns it) and the entries' Seq are set, before it is
+	// durable: a node can deliver to online devices while the disk syncs,
+	// and answer the sender (Done) only once it has. Calls come in seq
+	// order, batch after batch. A crash before Done may lose a visible
+	// batch, and the seqs it used may then be handed out again after the
+	// restart; the sender, never answered, sends again, and devices drop
+	// the copy by message id. onVisible runs on the store's writer
+	// goroutine: it must be quick and must not call the store. It is not
+	// called for a batch that fails before becoming visible.
+	EnqueueAsync(ctx context.Context, entries []*Entry, onVisible func([]*Entry)) Pending
 	// AckAndEnqueue deletes the given entries of a device and, in the same
 	// atomic batch, enqueues the entries makeReceipts builds from the ones
 	// that existed (receipts to their senders), so a crash can lose neither

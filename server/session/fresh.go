@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"slices"
 
+	"github.com/parley-im/parley/server/router"
 	"github.com/parley-im/parley/store"
 )
 
@@ -13,14 +14,16 @@ import (
 // up never falls back to the store.
 const freshMax = 256
 
-// freshQueue holds entries that are already durable in this device's
-// queue, handed over by the goroutine that wrote them (a sender's acker,
-// an ack's receipts), so the pump can send them without reading them back:
+// freshQueue holds entries that are already visible in this device's
+// queue (readable; durable or about to be), handed over by the goroutine
+// that wrote them (the store's writer for a Send, a sender's acker for a
+// big fan-out, an ack's receipts), so the pump can send them without
+// reading them back:
 // a Pebble iterator per pump pass was the largest store cost of online
 // delivery (docs/benchmarks.md).
 //
 // The store stays the only truth. The pump may stop after a pass served
-// from here only because every entry made durable since the last store
+// from here only because every entry made visible since the last store
 // read that reached the end of the queue is either held here or counted in
 // lost: an offer that could not be held (first drain not done, queue
 // full), a Nudge without an offer, or a hole found between held entries.
@@ -34,12 +37,32 @@ type freshQueue struct {
 
 func (q *freshQueue) behind() bool { return q.lost != q.covered }
 
-// handOver gives durable entries to the online sessions of their devices
+// handOver gives visible entries to the online sessions of their devices
 // and nudges them; devices without a session here are skipped, as
 // Router.Nudge does. Entries must have their Seq set.
-func (s *Session) handOver(entries []*store.Entry) {
+func (s *Session) handOver(entries []*store.Entry) { handOverTo(s.env.Router, entries) }
+
+// visibleHandOverMax is the largest Send handed over by the store's writer
+// the moment it is visible (store.Queues.EnqueueAsync's onVisible), before
+// its sync: delivery then does not wait for the disk. Larger fan-outs (big
+// groups) are handed over by the sender's acker once durable, so one of
+// them cannot hold the writer, and every other sender, for a thousand
+// hand-overs.
+const visibleHandOverMax = 16
+
+// handOverOnVisible is the onVisible for a Send's entries, or nil when
+// the acker hands them over instead.
+func (s *Session) handOverOnVisible(entries []*store.Entry) func([]*store.Entry) {
+	if len(entries) > visibleHandOverMax {
+		return nil
+	}
+	r := s.env.Router
+	return func(es []*store.Entry) { handOverTo(r, es) }
+}
+
+func handOverTo(r *router.Router, entries []*store.Entry) {
 	for _, e := range entries {
-		p := s.env.Router.Lookup(e.Device)
+		p := r.Lookup(e.Device)
 		if p == nil {
 			continue
 		}
@@ -109,7 +132,7 @@ func (s *Session) takeFreshLocked(dst []store.Entry, after uint64, limit int) (o
 		}
 		dst = append(dst, q.entries[stale:stale+n]...)
 		if n < limit && stale+n < len(q.entries) {
-			// A hole: the entries in it are durable (a higher seq is) but
+			// A hole: the entries in it are visible (a higher seq is) but
 			// were never held. Read them from the store on the next pass.
 			q.lost++
 			s.more = true

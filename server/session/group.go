@@ -368,8 +368,9 @@ func handleGroupSend(ctx context.Context, s *Session, f *pb.ClientFrame) error {
 	if err := s.waitSendRoom(); err != nil {
 		return err
 	}
-	pend := s.env.Store.EnqueueAsync(ctx, entries)
-	s.addSend(&inflightSend{id: f.Id, messageID: m.MessageId, nowMS: now.UnixMilli(), pending: pend, entries: entries})
+	onVisible := s.handOverOnVisible(entries) // fresh.go
+	pend := s.env.Store.EnqueueAsync(ctx, entries, onVisible)
+	s.addSend(&inflightSend{id: f.Id, messageID: m.MessageId, nowMS: now.UnixMilli(), pending: pend, entries: entries, handed: onVisible != nil})
 	return nil
 }
 

@@ -21,6 +21,7 @@ type inflightSend struct {
 	nowMS     int64
 	pending   store.Pending
 	entries   []*store.Entry // what pending writes; their Seqs are set once it is done
+	handed    bool           // the store hands entries over when visible (fresh.go)
 }
 
 // sendQueue is the acker's work: it exists only while Sends are in flight,
@@ -81,9 +82,9 @@ func (s *Session) workersLocked() *sync.WaitGroup {
 
 // ackSends answers in-flight Sends in the order they were handed to the
 // store (which is the order the store completes them), writing every answer
-// that is ready in one WriteFrames call, then hands the entries to their
-// devices' sessions. It
-// exits when nothing is in flight.
+// that is ready in one WriteFrames call, then hands to their devices'
+// sessions the entries the store did not hand over when they became
+// visible (big fan-outs, fresh.go). It exits when nothing is in flight.
 func (s *Session) ackSends(wg *sync.WaitGroup) {
 	defer wg.Done()
 	defer s.recoverPanic("send")
@@ -122,7 +123,9 @@ func (s *Session) ackSends(wg *sync.WaitGroup) {
 				f.Body = &pb.ServerFrame_Error{Error: protocol.Errorf(pb.ErrorCode_INTERNAL, "the node failed; retry later").ToProto()}
 			} else {
 				f.Body = &pb.ServerFrame_SendAck{SendAck: &pb.SendAck{MessageId: in.messageID, ServerTimeMs: in.nowMS}}
-				fresh = append(fresh, in.entries...)
+				if !in.handed {
+					fresh = append(fresh, in.entries...)
+				}
 			}
 			if closed {
 				continue

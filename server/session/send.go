@@ -8,9 +8,10 @@ import (
 	"github.com/parley-im/parley/store"
 )
 
-// handleSend queues one ciphertext per target device in one durable batch;
-// the acker (inflight.go) answers SendAck (the first tick) once it is synced
-// and nudges the targets.
+// handleSend queues one ciphertext per target device in one durable batch.
+// The store hands the entries to the targets' sessions as soon as the batch
+// is visible, while it syncs (fresh.go), and the acker (inflight.go)
+// answers SendAck (the first tick) once it is synced.
 func handleSend(ctx context.Context, s *Session, f *pb.ClientFrame) error {
 	m := f.GetSend()
 	if err := checkSend(s.addr, m); err != nil {
@@ -66,14 +67,15 @@ func handleSend(ctx context.Context, s *Session, f *pb.ClientFrame) error {
 		entries[i] = &block[i]
 	}
 	// The reader does not wait for the sync: the acker answers SendAck
-	// (and nudges the targets) once the batch is durable, so the next
+	// once the batch is durable, so the next
 	// frame is read while this one is on its way to disk and concurrent
 	// sends share syncs.
 	if err := s.waitSendRoom(); err != nil {
 		return err
 	}
-	p := s.env.Store.EnqueueAsync(ctx, entries)
-	s.addSend(&inflightSend{id: f.Id, messageID: m.MessageId, nowMS: now.UnixMilli(), pending: p, entries: entries})
+	onVisible := s.handOverOnVisible(entries) // fresh.go
+	p := s.env.Store.EnqueueAsync(ctx, entries, onVisible)
+	s.addSend(&inflightSend{id: f.Id, messageID: m.MessageId, nowMS: now.UnixMilli(), pending: p, entries: entries, handed: onVisible != nil})
 	return nil
 }
 

@@ -65,6 +65,10 @@ type request struct {
 	// batch (reads first, as every stage function here does).
 	stage func(*groupState) error
 
+	// onVisible, for reqEnqueue, is called by the committer once the
+	// entries are visible (store.Queues.EnqueueAsync).
+	onVisible func([]*store.Entry)
+
 	done  chan struct{}
 	acked []store.Entry  // reqAck: the entries deleted, in seq order (set by readAck)
 	sync  bool           // reqAck: the deletion must be durable before done (plain Ack)
@@ -108,7 +112,11 @@ func (s *Store) send(ctx context.Context, r *request) error {
 }
 
 func (s *Store) commitLoop() {
-	defer close(s.committed)
+	defer func() {
+		close(s.syncing)
+		<-s.synced
+		close(s.committed)
+	}()
 	counters := make(map[string]seqCounter) // device (addr key) → its counter
 	group := make([]*request, 0, s.opts.MaxGroup)
 	var lastSync time.Time // when the last batch that needed a sync was taken
@@ -210,7 +218,6 @@ func (s *Store) commitGroup(group []*request, counters map[string]seqCounter) {
 		touched:  make(map[string]protocol.Address),
 		deleted:  make(map[entryRef]struct{}),
 	}
-	defer g.b.Close()
 	for _, r := range group {
 		// Each stage function does all its reads before its first write, so
 		// a failed request leaves nothing of itself in the batch.
@@ -228,35 +235,130 @@ func (s *Store) commitGroup(group []*request, counters map[string]seqCounter) {
 	for k, a := range g.touched {
 		if err := g.b.Set(addrKey(pSeq, a), encodeSeq(counters[k].ceiling), nil); err != nil {
 			s.failGroup(group, g, fmt.Errorf("stage seq counter: %w", err))
+			g.b.Close()
 			return
 		}
 	}
-	if !g.b.Empty() {
-		if s.testHookBeforeCommit != nil {
-			s.testHookBeforeCommit(len(group))
-		}
-		opt := pebble.NoSync
-		if g.sync {
-			opt = pebble.Sync
-		}
-		start := time.Now()
-		if err := g.b.Commit(opt); err != nil {
+	if g.b.Empty() {
+		g.b.Close()
+		s.answer(group)
+		return
+	}
+	if s.testHookBeforeCommit != nil {
+		s.testHookBeforeCommit(len(group))
+	}
+	start := time.Now()
+	if !g.sync {
+		err := g.b.Commit(pebble.NoSync)
+		g.b.Close()
+		if err != nil {
 			s.log.Error("queue batch commit failed", "requests", len(group), "err", err)
 			s.failGroup(group, g, fmt.Errorf("commit queue batch: %w", err))
 			return
 		}
-		if g.sync {
-			s.stats.syncNanos.Add(int64(time.Since(start)))
-			s.stats.syncs.Add(1)
-		} else {
-			s.stats.unsynced.Add(1)
-		}
-		s.stats.requests.Add(uint64(len(group)))
-		s.stats.entries.Add(g.entries)
-		s.stats.deleted.Add(g.dels)
+		s.stats.unsynced.Add(1)
+		s.countGroup(group, g)
+		s.answer(group)
+		return
 	}
+	// Applied now, synced by the syncer: the batch is readable before it is
+	// durable, so the next group is staged, and the entries are handed to
+	// online devices, while the WAL syncs. Pebble orders the WAL as it
+	// orders visibility, so the syncer answering in this order never
+	// reports a batch durable before an earlier one.
+	if err := s.db.ApplyNoSyncWait(g.b, pebble.Sync); err != nil {
+		// Not closed: Pebble may still hold the batch for its WAL writer,
+		// and a batch must not be closed before its SyncWait.
+		s.log.Error("queue batch commit failed", "requests", len(group), "err", err)
+		s.failGroup(group, g, fmt.Errorf("commit queue batch: %w", err))
+		return
+	}
+	// Requests that need no sync of their own (AckAndEnqueue's, doc.go) are
+	// answered now: their readers go on to the device's next frame instead
+	// of waiting for an fsync that promises them nothing.
+	durable := make([]*request, 0, len(group))
+	for _, r := range group {
+		switch {
+		case r.kind == reqAck && !r.sync:
+			close(r.done)
+		case r.onVisible != nil && r.err == nil && len(r.seqs) > 0:
+			for i, e := range r.entries {
+				e.Seq = r.seqs[i]
+			}
+			s.callVisible(r)
+			durable = append(durable, r)
+		default:
+			durable = append(durable, r)
+		}
+	}
+	s.syncing <- syncJob{b: g.b, group: durable, requests: len(group), recent: g.recent, start: start, entries: g.entries, dels: g.dels}
+}
+
+// callVisible runs a request's onVisible, turning a panic into a log line:
+// the callback belongs to the caller, the committer to every device.
+func (s *Store) callVisible(r *request) {
+	defer func() {
+		if p := recover(); p != nil {
+			s.log.Error("onVisible panicked", "panic", p)
+		}
+	}()
+	r.onVisible(r.entries)
+}
+
+// answer tells every request of a group its outcome.
+func (s *Store) answer(group []*request) {
 	for _, r := range group {
 		close(r.done)
+	}
+}
+
+func (s *Store) countGroup(group []*request, g *groupState) {
+	s.stats.requests.Add(uint64(len(group)))
+	s.stats.entries.Add(g.entries)
+	s.stats.deleted.Add(g.dels)
+}
+
+// syncJob is a synced batch the committer applied and the syncer waits on.
+type syncJob struct {
+	b        *pebble.Batch
+	group    []*request // the requests still to answer
+	requests int        // all requests of the batch, for Stats
+	recent   []entryRef
+	start    time.Time
+	entries  uint64
+	dels     uint64
+}
+
+// syncLoop answers the groups of synced batches once their WAL sync is
+// done, in the order the committer applied them. Pebble's WAL writer syncs
+// everything written while one sync runs with the next, so the committer
+// going on while this waits is what lets batches share an fsync without
+// waiting for one before becoming visible.
+func (s *Store) syncLoop() {
+	defer close(s.synced)
+	for j := range s.syncing {
+		err := j.b.SyncWait()
+		j.b.Close()
+		if err != nil {
+			s.log.Error("queue batch sync failed", "requests", len(j.group), "err", err)
+			// The committer's counters stay: the seqs were visible, so
+			// handing them out again would be worse than a gap.
+			s.recent.forget(j.recent)
+			for _, r := range j.group {
+				if r.err == nil {
+					r.err = fmt.Errorf("sync queue batch: %w", err)
+				}
+				r.seqs, r.acked, r.n, r.made, r.mseqs = nil, nil, 0, nil, nil
+			}
+			s.answer(j.group)
+			continue
+		}
+		s.stats.syncNanos.Add(int64(time.Since(j.start)))
+		s.stats.syncs.Add(1)
+		s.stats.requests.Add(uint64(j.requests))
+		s.stats.entries.Add(j.entries)
+		s.stats.deleted.Add(j.dels)
+		s.answer(j.group)
 	}
 }
 

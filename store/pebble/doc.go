@@ -53,12 +53,26 @@
 // one committer goroutine. It
 // takes every request pending on its channel (up to Options.MaxGroup), stages
 // them in one batch, assigning seqs from per-device counters loaded lazily
-// from the c keys, commits the batch with one sync, then answers every caller.
-// Senders that arrive during a sync therefore share the next one, and because
-// seqs are assigned and committed by the same goroutine and a batch becomes
-// visible atomically, a reader polling ReadQueue(after=last seen) can never
-// see seq N before all lower seqs of that device. Stats reports syncs and
-// entries so the group-commit factor can be exported as a metric.
+// from the c keys, and applies the batch: it is readable at once. A second
+// goroutine, the syncer, waits for the batch's WAL sync and then answers
+// its callers, in the order the batches were applied; meanwhile the
+// committer goes on with the next group, and Pebble's WAL writer syncs
+// everything written during one fdatasync with the next. Senders that
+// arrive during a sync therefore share the next one. Because seqs are
+// assigned and applied by the same goroutine and a batch becomes visible
+// atomically, a reader polling ReadQueue(after=last seen) can never see seq
+// N before all lower seqs of that device. Stats reports syncs and entries
+// so the group-commit factor can be exported as a metric.
+//
+// Visible before durable: EnqueueAsync's onVisible runs on the committer
+// right after the apply, so the node hands a message to its recipient's
+// session while the disk syncs, and the sender's first tick (Done) waits
+// for the sync. Delivery latency then does not include an fdatasync (1 ms
+// and more under load here, docs/benchmarks.md). A crash in that gap can
+// lose a message a device already has: its sender, never answered, sends
+// it again, and the device drops the copy by message id, as it does any
+// redelivery. AckAndEnqueue's requests, which promise no sync of their
+// own, are answered at the apply as well.
 //
 // EnqueueAsync returns once the request is on the committer's channel; the
 // channel is FIFO and the committer stages requests in arrival order, so

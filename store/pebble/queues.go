@@ -167,7 +167,7 @@ func (s *Store) ExpireQueues(ctx context.Context, now time.Time) (int, error) {
 // EnqueueAsync implements store.Queues: the request is on the committer's
 // channel (or refused) when it returns, which is what orders it after the
 // caller's earlier requests.
-func (s *Store) EnqueueAsync(ctx context.Context, entries []*store.Entry) store.Pending {
+func (s *Store) EnqueueAsync(ctx context.Context, entries []*store.Entry, onVisible func([]*store.Entry)) store.Pending {
 	p := &pending{entries: entries}
 	switch {
 	case len(entries) == 0:
@@ -182,7 +182,7 @@ func (s *Store) EnqueueAsync(ctx context.Context, entries []*store.Entry) store.
 			return p
 		}
 	}
-	r := &request{kind: reqEnqueue, entries: entries}
+	r := &request{kind: reqEnqueue, entries: entries, onVisible: onVisible}
 	if err := s.send(ctx, r); err != nil {
 		p.err = fmt.Errorf("enqueue %d entries: %w", len(entries), err)
 		return p

@@ -54,7 +54,9 @@ type Store struct {
 
 	reqs      chan *request // to the committer
 	quit      chan struct{} // closed by Close
-	committed chan struct{} // closed when the committer has returned
+	committed chan struct{} // closed when the committer and the syncer have returned
+	syncing   chan syncJob  // committer → syncer (committer.go)
+	synced    chan struct{} // closed when the syncer has returned
 
 	stats stats
 
@@ -71,7 +73,7 @@ type Stats struct {
 	Requests uint64        // Enqueue, Ack and expiry requests they carried
 	Entries  uint64        // queue entries written
 	Deleted  uint64        // queue entries deleted by Ack or expiry
-	SyncTime time.Duration // total time spent committing those batches
+	SyncTime time.Duration // total time from applying those batches to the end of their sync
 	// SingleDeleteMisuse counts deletions Pebble found applied to a key
 	// written more than once; it must stay 0 (pebbleOptions).
 	SingleDeleteMisuse uint64
@@ -105,12 +107,15 @@ func Open(dir string, opts Options) (*Store, error) {
 		reqs:      make(chan *request, 4*opts.MaxGroup),
 		quit:      make(chan struct{}),
 		committed: make(chan struct{}),
+		syncing:   make(chan syncJob, 64),
+		synced:    make(chan struct{}),
 	}
 	db, err := pebble.Open(dir, pebbleOptions(opts, log, &s.stats))
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", dir, err)
 	}
 	s.db = db
+	go s.syncLoop()
 	go s.commitLoop()
 	log.Debug("store opened", "dir", dir)
 	return s, nil

@@ -35,7 +35,7 @@ func testPipelined(t *testing.T, fresh func(*testing.T) store.Store) {
 		for i := range 50 {
 			es := entries(bob, 2, fmt.Sprint("batch", i))
 			all = append(all, es)
-			ps = append(ps, s.EnqueueAsync(ctx, es))
+			ps = append(ps, s.EnqueueAsync(ctx, es, nil))
 		}
 		var want []store.Entry
 		for i := len(ps) - 1; i >= 0; i-- { // waiting order must not matter
@@ -55,17 +55,93 @@ func testPipelined(t *testing.T, fresh func(*testing.T) store.Store) {
 			}
 		}
 		wantQueue(t, s, bob, want)
-		noErr(t, "empty EnqueueAsync", s.EnqueueAsync(ctx, nil).Wait())
+		noErr(t, "empty EnqueueAsync", s.EnqueueAsync(ctx, nil, nil).Wait())
 	})
 
 	t.Run("EnqueueAsyncRefusesBadInput", func(t *testing.T) {
 		s := fresh(t)
-		p := s.EnqueueAsync(ctx, []*store.Entry{nil})
+		called := false
+		p := s.EnqueueAsync(ctx, []*store.Entry{nil}, func([]*store.Entry) { called = true })
 		<-p.Done()
 		if p.Wait() == nil {
 			t.Fatal("EnqueueAsync of a nil entry succeeded")
 		}
+		if called {
+			t.Fatal("onVisible called for a refused batch")
+		}
 		wantQueue(t, s, bob, nil)
+	})
+
+	// onVisible is what lets a node deliver while the disk syncs: it must
+	// come once per batch, in seq order, with the Seqs set, while the
+	// batch is readable, and never after Done.
+	t.Run("EnqueueAsyncVisibleBeforeDone", func(t *testing.T) {
+		s := fresh(t)
+		type seen struct {
+			seqs     []uint64
+			wasDone  bool
+			readable bool
+		}
+		var ps []store.Pending
+		var all [][]*store.Entry
+		got := make(chan seen, 100)
+		for i := range 20 {
+			es := entries(bob, 3, fmt.Sprint("v", i))
+			all = append(all, es)
+			var p store.Pending
+			ready := make(chan struct{})
+			p = s.EnqueueAsync(ctx, es, func(vis []*store.Entry) {
+				<-ready // p is assigned
+				v := seen{seqs: seqsOf(values(vis))}
+				select {
+				case <-p.Done():
+					v.wasDone = true
+				default:
+				}
+				got <- v
+			})
+			close(ready)
+			ps = append(ps, p)
+		}
+		for _, p := range ps {
+			noErr(t, "Wait", p.Wait())
+		}
+		close(got)
+		var order []uint64
+		n := 0
+		for v := range got {
+			n++
+			if v.wasDone {
+				t.Errorf("onVisible of seqs %v ran after Done", v.seqs)
+			}
+			order = append(order, v.seqs...)
+		}
+		if n != len(all) {
+			t.Fatalf("onVisible called %d times for %d batches", n, len(all))
+		}
+		var want []uint64
+		for _, es := range all {
+			want = append(want, seqsOf(values(es))...)
+		}
+		if fmt.Sprint(order) != fmt.Sprint(want) {
+			t.Fatalf("onVisible saw seqs %v, Wait set %v", order, want)
+		}
+	})
+
+	t.Run("EnqueueAsyncReadableAtVisible", func(t *testing.T) {
+		s := fresh(t)
+		visible := make(chan []store.Entry, 1)
+		es := entries(bob, 2, "r")
+		p := s.EnqueueAsync(ctx, es, func(vis []*store.Entry) { visible <- values(vis) })
+		want := <-visible
+		// Read from another goroutine than the store's: onVisible must not
+		// call the store itself.
+		got, err := s.ReadQueue(ctx, bob, 0, 10)
+		noErr(t, "ReadQueue", err)
+		if err := sameEntries(got, want); err != nil {
+			t.Fatalf("ReadQueue after onVisible: %v", err)
+		}
+		noErr(t, "Wait", p.Wait())
 	})
 
 	t.Run("AckAndEnqueue", func(t *testing.T) {
@@ -186,7 +262,7 @@ func testPipelined(t *testing.T, fresh func(*testing.T) store.Store) {
 		noErr(t, "Close", s.Close())
 		_, err := s.AckAndEnqueue(ctx, bob, []uint64{1}, func(context.Context, []store.Entry) []*store.Entry { return nil })
 		wantErr(t, "AckAndEnqueue after Close", err, store.ErrClosed)
-		if err := s.EnqueueAsync(ctx, entries(bob, 1, "m")).Wait(); !errors.Is(err, store.ErrClosed) {
+		if err := s.EnqueueAsync(ctx, entries(bob, 1, "m"), nil).Wait(); !errors.Is(err, store.ErrClosed) {
 			t.Fatalf("EnqueueAsync after Close: %v, want ErrClosed", err)
 		}
 	})
