@@ -95,9 +95,9 @@ type counters struct {
 	firstTick, delivery, receiptLat Histogram
 	// sendLag is scheduled time → written, per open-loop Send: the load
 	// generator's own share of every latency it reports.
-	sendLag Histogram
-	errMu                           sync.Mutex
-	firstErr                        string
+	sendLag  Histogram
+	errMu    sync.Mutex
+	firstErr string
 }
 
 func (c *counters) noteErr(s string) {
