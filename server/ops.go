@@ -128,7 +128,7 @@ func (o *ops) wrap(h session.Handler) session.Handler {
 	h = o.n.wrapHandler(h)
 	return func(ctx context.Context, s *session.Session, f *pb.ClientFrame) error {
 		kind := metrics.ClientKind(f)
-		o.m.FramesIn.WithLabelValues(kind).Inc()
+		o.m.FrameIn(kind).Inc()
 		if err := o.check(ctx, s, f); err != nil {
 			return err
 		}
@@ -244,12 +244,12 @@ type countingConn struct {
 }
 
 func (c countingConn) WriteFrame(p []byte) error {
-	c.o.m.FramesOut.WithLabelValues(c.o.kinds.Of(p)).Inc()
+	c.o.m.FrameOut(c.o.kinds.Of(p)).Inc()
 	return c.Conn.WriteFrame(p)
 }
 
 func (c countingConn) WriteLastFrame(p []byte) error {
-	c.o.m.FramesOut.WithLabelValues(c.o.kinds.Of(p)).Inc()
+	c.o.m.FrameOut(c.o.kinds.Of(p)).Inc()
 	return c.Conn.WriteLastFrame(p)
 }
 
@@ -259,14 +259,14 @@ func (c countingConn) WriteFrames(ps [][]byte) error {
 	for _, p := range ps { // a pump batch is mostly one kind: count runs
 		k := c.o.kinds.Of(p)
 		if k != last && n > 0 {
-			c.o.m.FramesOut.WithLabelValues(last).Add(float64(n))
+			c.o.m.FrameOut(last).Add(float64(n))
 			n = 0
 		}
 		last = k
 		n++
 	}
 	if n > 0 {
-		c.o.m.FramesOut.WithLabelValues(last).Add(float64(n))
+		c.o.m.FrameOut(last).Add(float64(n))
 	}
 	return c.Conn.WriteFrames(ps)
 }

@@ -74,3 +74,26 @@ func TestHandlerExposesNamesOnOwnRegistry(t *testing.T) {
 		}
 	}
 }
+
+// TestFrameCountersAreTheExportedSeries: the pre-resolved counters count
+// into the same series a scrape shows, for known and unknown kinds alike.
+func TestFrameCountersAreTheExportedSeries(t *testing.T) {
+	m := New()
+	m.FrameIn("send").Inc()
+	m.FrameIn("send").Inc()
+	m.FrameOut("send_ack").Add(3)
+	m.FrameOut("unknown").Inc() // not a oneof name: resolved on the spot
+	srv := httptest.NewServer(m.Handler())
+	defer srv.Close()
+	resp, err := srv.Client().Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`parley_frames_in_total{type="send"} 2`, `parley_frames_out_total{type="send_ack"} 3`, `parley_frames_out_total{type="unknown"} 1`} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+}

@@ -54,7 +54,7 @@ func (s *Session) queueAck(seqs []uint64) error {
 			s.aq = &ackQueue{seqs: append(make([]uint64, 0, len(seqs)), seqs...)}
 			wg := s.workersLocked()
 			s.mu.Unlock()
-			go s.ackWorker(wg)
+			s.env.Tasks.Go(func() { s.ackWorker(wg) })
 			return nil
 		}
 		q := s.aq

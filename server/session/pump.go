@@ -28,7 +28,7 @@ func (s *Session) kick() {
 	s.more = false
 	wg := s.workersLocked()
 	s.mu.Unlock()
-	go s.pump(wg)
+	s.env.Tasks.Go(func() { s.pump(wg) })
 }
 
 // pump sends pending notices and queued entries until the queue is drained

@@ -121,12 +121,15 @@ func (s *Session) socialClose() {
 	if !s.authed { // socialOnline ran at bind for every authenticated session
 		return
 	}
+	// Last seen is written before the user can be seen offline: a snapshot
+	// taken between the two would otherwise say offline, last seen never.
+	// Another device may still be online; its own close writes again.
+	ctx := context.Background()
+	now := s.env.Now()
+	if err := s.env.Store.SetLastSeen(ctx, s.addr.User, now); err != nil {
+		s.env.Logger.Warn("last seen", "user", s.addr.User, "err", err)
+	}
 	if last, subs := soc.Presence.Disconnect(s.addr.User); last {
-		ctx := context.Background()
-		now := s.env.Now()
-		if err := s.env.Store.SetLastSeen(ctx, s.addr.User, now); err != nil {
-			s.env.Logger.Warn("last seen", "user", s.addr.User, "err", err)
-		}
 		s.announce(ctx, s.addr.User, false, now.UnixMilli(), subs)
 	}
 }
