@@ -17,7 +17,6 @@ import (
 	"github.com/parley-im/parley/blob"
 	"github.com/parley-im/parley/blob/fsblob"
 	"github.com/parley-im/parley/blob/s3blob"
-	"github.com/parley-im/parley/internal/gopool"
 	"github.com/parley-im/parley/internal/secretfile"
 	"github.com/parley-im/parley/protocol"
 	"github.com/parley-im/parley/protocol/pb"
@@ -148,7 +147,6 @@ func New(cfg Config) (*Node, error) {
 	n.store = &observedStore{Store: st, o: n.ops} // opsstore.go
 	n.ops.m.GaugeFunc("parked_connections", "Idle connections parked without a goroutine (Linux).", func() float64 { return float64(n.Parked()) })
 	n.env = &session.Env{
-		Tasks:          gopool.New(sessionTaskGoroutines),
 		Store:          n.store,
 		Router:         n.router,
 		Keys:           n.keys,
@@ -208,11 +206,6 @@ func (n *Node) Stats() Stats {
 // Run serves until ctx ends, then shuts down gracefully: it stops accepting,
 // says Goodbye{SHUTTING_DOWN} to every session, waits for them (at most
 // ShutdownTimeout), and closes the store. Call it once.
-// sessionTaskGoroutines is how many finished session workers (pumps,
-// ackers) the node keeps for reuse (internal/gopool): a few per busy
-// connection at once, a few MB of stacks at most.
-const sessionTaskGoroutines = 256
-
 func (n *Node) Run(ctx context.Context) error {
 	sup := suture.New("parley", suture.Spec{
 		EventHook: func(e suture.Event) { n.log.Warn("supervisor", "event", e.String()) },
@@ -257,7 +250,6 @@ func (n *Node) Run(ctx context.Context) error {
 		n.closeAll()
 		n.conns.Wait()
 	}
-	n.env.Tasks.Close() // the sessions and their workers are done
 	if err := n.store.Close(); err != nil && runErr == nil {
 		runErr = fmt.Errorf("server: close store: %w", err)
 	}

@@ -3,8 +3,6 @@ package session
 import (
 	"context"
 	"fmt"
-	"slices"
-	"sync"
 
 	"github.com/parley-im/parley/protocol"
 	"github.com/parley-im/parley/protocol/pb"
@@ -20,10 +18,13 @@ const (
 	maxReceiptIDs = 1024
 )
 
-// handleDeliveryAck hands the acknowledged seqs to the session's ack
-// worker and returns: the reader goes on to the device's next frame (often
-// a Send) instead of waiting for the store, and acks that arrive while one
-// is being applied are applied together.
+// handleDeliveryAck deletes acknowledged entries and, in the same atomic
+// store batch, queues for every envelope that existed and was not silent a
+// DELIVERED receipt to all devices of its sender (one receipt per sender per
+// ack). Receipts get no receipts. One atomic batch means no crash can keep
+// the deletion and lose the receipt; the batch does not wait for a sync of
+// its own (store/pebble/doc.go, sync policy): a crash before the next sync
+// brings the entries back, and their second ack makes the receipts again.
 func handleDeliveryAck(ctx context.Context, s *Session, f *pb.ClientFrame) error {
 	seqs := f.GetDeliveryAck().Seqs
 	if len(seqs) == 0 {
@@ -32,90 +33,8 @@ func handleDeliveryAck(ctx context.Context, s *Session, f *pb.ClientFrame) error
 	if len(seqs) > maxAckSeqs {
 		return bye(pb.ErrorCode_BAD_FRAME, fmt.Sprintf("more than %d seqs in one ack", maxAckSeqs))
 	}
-	return s.queueAck(seqs)
-}
-
-// maxPendingAckSeqs bounds the seqs read and not yet applied; beyond it
-// the reader waits for the ack worker (back-pressure on that device only).
-const maxPendingAckSeqs = 2 * maxAckSeqs
-
-// ackQueue is the ack worker's work: it exists only while acks are
-// pending, so an idle session pays one nil pointer for it.
-type ackQueue struct {
-	seqs []uint64
-	room chan struct{} // non-nil while the reader waits for room; closed to wake it
-}
-
-// queueAck adds seqs for the ack worker, starting it if needed.
-func (s *Session) queueAck(seqs []uint64) error {
-	for {
-		s.mu.Lock()
-		if s.aq == nil {
-			s.aq = &ackQueue{seqs: append(make([]uint64, 0, len(seqs)), seqs...)}
-			wg := s.workersLocked()
-			s.mu.Unlock()
-			s.env.Tasks.Go(func() { s.ackWorker(wg) })
-			return nil
-		}
-		q := s.aq
-		if len(q.seqs)+len(seqs) <= maxPendingAckSeqs {
-			q.seqs = append(q.seqs, seqs...)
-			s.mu.Unlock()
-			return nil
-		}
-		if q.room == nil {
-			q.room = make(chan struct{})
-		}
-		ch := q.room
-		s.mu.Unlock()
-		<-ch
-	}
-}
-
-// ackWorker applies pending acks, all that are waiting (up to maxAckSeqs)
-// in one store call, until none are left. It runs on after the session
-// closed: an ack the device sent is worth applying, or its entries come
-// back on the next connection.
-func (s *Session) ackWorker(wg *sync.WaitGroup) {
-	defer wg.Done()
-	defer s.recoverPanic("ack")
-	for {
-		s.mu.Lock()
-		q := s.aq
-		if len(q.seqs) == 0 {
-			s.aq = nil
-			s.mu.Unlock()
-			return
-		}
-		n := min(len(q.seqs), maxAckSeqs)
-		seqs := slices.Clone(q.seqs[:n])
-		q.seqs = slices.Delete(q.seqs, 0, n)
-		if q.room != nil {
-			close(q.room)
-			q.room = nil
-		}
-		s.mu.Unlock()
-		if err := s.applyAck(seqs); err != nil {
-			// The entries stay queued and come back on the next
-			// connection; this one cannot go on with a window that
-			// never frees.
-			s.env.Logger.Error("delivery ack failed", "device", s.addr.String(), "err", err)
-			s.closeConn()
-		}
-	}
-}
-
-// applyAck deletes acknowledged entries and, in the same atomic store
-// batch, queues for every envelope that existed and was not silent a
-// DELIVERED receipt to all devices of its sender (one receipt per sender
-// per ack). Receipts get no receipts. One atomic batch means no crash can
-// keep the deletion and lose the receipt; the batch does not wait for a
-// sync of its own (store/pebble/doc.go, sync policy): a crash before the
-// next sync brings the entries back, and their second ack makes the
-// receipts again.
-func (s *Session) applyAck(seqs []uint64) error {
 	var made []*store.Entry
-	_, err := s.env.Store.AckAndEnqueue(context.Background(), s.addr, seqs, func(rctx context.Context, acked []store.Entry) []*store.Entry {
+	_, err := s.env.Store.AckAndEnqueue(ctx, s.addr, seqs, func(rctx context.Context, acked []store.Entry) []*store.Entry {
 		made = s.receipts(rctx, acked)
 		return made
 	})

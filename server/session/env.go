@@ -5,7 +5,6 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/parley-im/parley/internal/gopool"
 	"github.com/parley-im/parley/protocol/pb"
 	"github.com/parley-im/parley/server/keys"
 	"github.com/parley-im/parley/server/park"
@@ -45,10 +44,6 @@ type Env struct {
 	// Social serves linking, groups, presence and typing (social.go); nil
 	// refuses them.
 	Social *Social
-
-	// Tasks runs the pump, the acker and the ack worker on reused
-	// goroutines (nil: a new goroutine each time).
-	Tasks *gopool.Pool
 
 	// Wrap, if set, wraps every frame handler (after the built-in checks):
 	// the hook for metrics and for tests.

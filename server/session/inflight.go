@@ -67,7 +67,7 @@ func (s *Session) addSend(in *inflightSend) {
 	s.sq = &sendQueue{sends: []*inflightSend{in}}
 	wg := s.workersLocked()
 	s.mu.Unlock()
-	s.env.Tasks.Go(func() { s.ackSends(wg) })
+	go s.ackSends(wg)
 }
 
 // workersLocked returns the WaitGroup finish waits on, counting one more

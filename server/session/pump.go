@@ -28,7 +28,7 @@ func (s *Session) kick() {
 	s.more = false
 	wg := s.workersLocked()
 	s.mu.Unlock()
-	s.env.Tasks.Go(func() { s.pump(wg) })
+	go s.pump(wg)
 }
 
 // pump sends pending notices and queued entries until the queue is drained

@@ -55,11 +55,10 @@ type Session struct {
 	parkSlot    park.Slot       // the reader's slot in Env.Parker (zero: none); the reader writes it under mu
 	lastSent    uint64          // highest seq sent on this connection
 	low         *pb.PrekeysLow  // notice waiting for the pump
-	workers     *sync.WaitGroup // pump, acker and ack worker; non-nil once one started; finish waits on it
+	workers     *sync.WaitGroup // pump and acker; non-nil once one started; finish waits on it
 	sq          *sendQueue      // in-flight Sends (inflight.go); non-nil while the acker runs
 	mail        *mailbox        // pushes and link approval from other goroutines (social.go)
 	fresh       *freshQueue     // durable entries handed over by their writer (fresh.go)
-	aq          *ackQueue       // DeliveryAcks read, not yet applied (ack.go); non-nil while the ack worker runs
 
 	social *socialState // owned by the reader: presence, link code, typing (social.go)
 }
