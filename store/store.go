@@ -149,9 +149,8 @@ type Queues interface {
 	// durable: a node can deliver to online devices while the disk syncs,
 	// and answer the sender (Done) only once it has. Calls come in seq
 	// order, batch after batch. A crash before Done may lose a visible
-	// batch, and the seqs it used may then be handed out again after the
-	// restart; the sender, never answered, sends again, and devices drop
-	// the copy by message id. onVisible runs on the store's writer
+	// batch (its sender was never answered), and the seqs it used may then
+	// be handed out again after the restart. onVisible runs on the store's writer
 	// goroutine: it must be quick and must not call the store. It is not
 	// called for a batch that fails before becoming visible.
 	EnqueueAsync(ctx context.Context, entries []*Entry, onVisible func([]*Entry)) Pending

@@ -69,10 +69,10 @@
 // session while the disk syncs, and the sender's first tick (Done) waits
 // for the sync. Delivery latency then does not include an fdatasync (1 ms
 // and more under load here, docs/benchmarks.md). A crash in that gap can
-// lose a message a device already has: its sender, never answered, sends
-// it again, and the device drops the copy by message id, as it does any
-// redelivery. AckAndEnqueue's requests, which promise no sync of their
-// own, are answered at the apply as well.
+// lose the node's copy of a message a device already has; its sender was
+// never answered (docs/protocol.md, "Delivery does not wait for the
+// disk"). AckAndEnqueue's requests, which promise no sync of their own,
+// are answered at the apply as well.
 //
 // EnqueueAsync returns once the request is on the committer's channel; the
 // channel is FIFO and the committer stages requests in arrival order, so
