@@ -3,6 +3,8 @@ package pebble
 import (
 	"log/slog"
 	"time"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
 )
 
 // Options configures a Store. The zero value is ready to use.
@@ -30,6 +32,10 @@ type Options struct {
 	// arrives meanwhile. Zero means DefaultMinSyncInterval; negative
 	// means never wait.
 	MinSyncInterval time.Duration
+
+	// fs, set by tests only, is the filesystem Pebble uses (nil: the
+	// OS's); visible_test.go holds the WAL's sync with it.
+	fs vfs.FS
 }
 
 const (

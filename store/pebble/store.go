@@ -152,6 +152,9 @@ func pebbleOptions(opts Options, log *slog.Logger, st *stats) *pebble.Options {
 			},
 		},
 	}
+	if opts.fs != nil {
+		po.FS = opts.fs
+	}
 	for i := range po.Levels {
 		po.Levels[i].FilterPolicy = bloom.FilterPolicy(10) // ~1% false positives
 	}
