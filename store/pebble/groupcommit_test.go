@@ -73,9 +73,14 @@ func TestGroupCommitSharesSyncs(t *testing.T) {
 	}
 	st := s.Stats()
 	t.Logf("stats: %+v (%.1f entries per sync)", st, st.EntriesPerSync())
-	// One sync for the first batch, one for everyone who queued behind it.
-	if st.Syncs != 2 || st.Entries != callers || st.Requests != callers {
-		t.Fatalf("%d callers took %d syncs for %d entries in %d requests; want 2 syncs", callers, st.Syncs, st.Entries, st.Requests)
+	// One sync for the first batch, one for everyone who queued behind it
+	// (the first batch may already have gathered them all).
+	want := uint64(2)
+	if firstGroup.Load() == callers {
+		want = 1
+	}
+	if st.Syncs != want || st.Entries != callers || st.Requests != callers {
+		t.Fatalf("%d callers took %d syncs for %d entries in %d requests (first batch %d); want %d syncs", callers, st.Syncs, st.Entries, st.Requests, firstGroup.Load(), want)
 	}
 }
 
