@@ -44,8 +44,9 @@ const (
 
 const (
 	relayFloorEnv     = "PARLEY_RELAY_FLOOR_CHILD"
-	relayFloorPayload = 160                    // a sealed one-to-one text message
-	relayFloorTick    = 200 * time.Microsecond // as bench/msgs.go's pacer
+	relayFloorHopsEnv = "PARLEY_RELAY_FLOOR_HOPS" // "2": Delivers take the node's two hand-overs
+	relayFloorPayload = 160                       // a sealed one-to-one text message
+	relayFloorTick    = 200 * time.Microsecond    // as bench/msgs.go's pacer
 )
 
 // The relay must be its own process, as the node is: in one process the
@@ -87,6 +88,19 @@ func runRelay() error {
 	conns := map[uint32]*relayConn{}
 	lookup := func(id uint32) *relayConn { mu.RLock(); defer mu.RUnlock(); return conns[id] }
 	go func() { _, _ = io.Copy(io.Discard, os.Stdin); os.Exit(0) }()
+	// With hops, a Deliver takes the node's path instead of being written
+	// by the reader: one writer goroutine for all connections (the store's
+	// committer), which starts a goroutine per delivery to write it (the
+	// recipient's pump).
+	var deliveries chan delivery
+	if os.Getenv(relayFloorHopsEnv) == "2" {
+		deliveries = make(chan delivery, 4096)
+		go func() {
+			for d := range deliveries {
+				go d.dst.write(d.frame)
+			}
+		}()
+	}
 	for {
 		nc, err := ln.Accept()
 		if err != nil {
@@ -118,6 +132,11 @@ func runRelay() error {
 					c.write(frameOf(&out, fTick, msg))
 					if dst := lookup(binary.BigEndian.Uint32(body)); dst != nil {
 						binary.BigEndian.PutUint32(body, id) // to → from
+						if deliveries != nil {
+							var own []byte
+							deliveries <- delivery{dst, frameOf(&own, fDeliver, body)}
+							continue
+						}
 						dst.write(frameOf(&out, fDeliver, body))
 					}
 				case fAck:
@@ -128,6 +147,12 @@ func runRelay() error {
 			}
 		}()
 	}
+}
+
+// delivery is a Deliver frame on its way to its connection (hops=2).
+type delivery struct {
+	dst   *relayConn
+	frame []byte
 }
 
 // readFrame reads one frame (type byte + body) into buf's storage.
@@ -153,19 +178,24 @@ func frameOf(out *[]byte, typ byte, body []byte) []byte {
 	return b
 }
 
+// hops=2 runs the same relay with the node's two hand-overs on the way to
+// the recipient (reader → one writer goroutine → a goroutine per delivery
+// that writes it), to see what those hand-overs cost in latency here.
 func BenchmarkRelayFloor(b *testing.B) {
 	for _, pairs := range []int{10, 100} {
 		for _, rate := range []int{5000, 10000, 20000} {
-			b.Run(fmt.Sprintf("pairs=%d/rate=%d", pairs, rate), func(b *testing.B) {
-				relayFloor(b, pairs, rate)
-			})
+			for _, hops := range []int{0, 2} {
+				b.Run(fmt.Sprintf("pairs=%d/rate=%d/hops=%d", pairs, rate, hops), func(b *testing.B) {
+					relayFloor(b, pairs, rate, hops)
+				})
+			}
 		}
 	}
 }
 
-func relayFloor(b *testing.B, pairs, rate int) {
+func relayFloor(b *testing.B, pairs, rate, hops int) {
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), relayFloorEnv+"=1")
+	cmd.Env = append(os.Environ(), relayFloorEnv+"=1", fmt.Sprintf("%s=%d", relayFloorHopsEnv, hops))
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
