@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"bytes"
 	"fmt"
 	"os"
 	"strconv"
@@ -11,10 +10,6 @@ import (
 
 	"github.com/parley-im/parley/internal/procfs"
 )
-
-// clockTicks is USER_HZ, 100 on every Linux architecture Go supports;
-// /proc/PID/stat counts CPU time in it.
-const clockTicks = 100
 
 // ProcSample is one reading of a process and of the kernel.
 type ProcSample struct {
@@ -72,34 +67,7 @@ func readKV(path string) (map[string]int64, error) {
 }
 
 // procCPU is utime+stime of pid.
-func procCPU(pid int) (time.Duration, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, fmt.Errorf("bench: %w", err)
-	}
-	return parseStatCPU(b)
-}
-
-// parseStatCPU reads fields 14 (utime) and 15 (stime) of /proc/PID/stat.
-// The command name (field 2) may hold spaces and parentheses, so fields
-// are counted from the last ')'.
-func parseStatCPU(b []byte) (time.Duration, error) {
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0, fmt.Errorf("bench: /proc stat: no command name")
-	}
-	f := strings.Fields(string(b[i+1:]))
-	// f[0] is field 3 (state); utime is field 14 → f[11].
-	if len(f) < 13 {
-		return 0, fmt.Errorf("bench: /proc stat: %d fields", len(f))
-	}
-	u, err1 := strconv.ParseInt(f[11], 10, 64)
-	s, err2 := strconv.ParseInt(f[12], 10, 64)
-	if err1 != nil || err2 != nil || u < 0 || s < 0 {
-		return 0, fmt.Errorf("bench: /proc stat: bad utime/stime %q %q", f[11], f[12])
-	}
-	return time.Duration(u+s) * time.Second / clockTicks, nil
-}
+func procCPU(pid int) (time.Duration, error) { return procfs.ProcessCPU(pid) }
 
 // parseSockstat returns "TCP: inuse N … mem M".
 func parseSockstat(b []byte) (inuse, mem int64) {

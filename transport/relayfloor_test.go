@@ -2,7 +2,6 @@ package transport
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/binary"
 	"fmt"
 	"io"
@@ -11,13 +10,14 @@ import (
 	"os/exec"
 	"runtime"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/parley-im/parley/internal/procfs"
 )
 
 // BenchmarkRelayFloor is the floor under the node's open-loop message
@@ -314,7 +314,7 @@ func relayFloor(b *testing.B, pairs, rate, hops int) {
 		}()
 	}
 
-	relay0, err := procStatCPU(cmd.Process.Pid)
+	relay0, err := procfs.ProcessCPU(cmd.Process.Pid)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -333,7 +333,7 @@ func relayFloor(b *testing.B, pairs, rate, hops int) {
 	}
 	b.StopTimer()
 	self1 := rusageCPU(b)
-	relay1, err := procStatCPU(cmd.Process.Pid)
+	relay1, err := procfs.ProcessCPU(cmd.Process.Pid)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -409,24 +409,4 @@ func rusageCPU(tb testing.TB) time.Duration {
 		tb.Fatalf("getrusage: %v", err)
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// procStatCPU is utime+stime of pid from fields 14 and 15 of
-// /proc/PID/stat, counted from the last ')' since the command name may
-// hold spaces. USER_HZ is 100 on every Linux Go supports.
-func procStatCPU(pid int) (time.Duration, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, fmt.Errorf("relay cpu: %w", err)
-	}
-	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
-	if len(f) < 13 {
-		return 0, fmt.Errorf("relay cpu: %d fields in /proc/%d/stat", len(f), pid)
-	}
-	u, err1 := strconv.ParseInt(f[11], 10, 64)
-	s, err2 := strconv.ParseInt(f[12], 10, 64)
-	if err1 != nil || err2 != nil {
-		return 0, fmt.Errorf("relay cpu: bad utime/stime %q %q", f[11], f[12])
-	}
-	return time.Duration(u+s) * time.Second / 100, nil
 }

@@ -1,5 +1,5 @@
 // Package procfs reads the "Key:   value unit" files of Linux's /proc
-// (meminfo, PID/status). It owns that parsing and nothing else, and
+// (meminfo, PID/status) and a process's CPU time from PID/stat. It owns that parsing and nothing else, and
 // imports only the standard library, so the node (its collector settings)
 // and the load generator (its memory figures) read those files one way.
 package procfs
@@ -11,6 +11,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Field is one line's number and the unit after it ("kB", or "" for
@@ -49,4 +50,39 @@ func ReadFields(path string) (map[string]Field, error) {
 		out[k] = fd
 	}
 	return out, nil
+}
+
+// clockTicks is USER_HZ, 100 on every Linux architecture Go supports;
+// /proc/PID/stat counts CPU time in it.
+const clockTicks = 100
+
+// ProcessCPU is the user+system CPU time pid has used (fields 14 and 15 of
+// /proc/PID/stat).
+func ProcessCPU(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, fmt.Errorf("procfs: %w", err)
+	}
+	return parseStatCPU(b)
+}
+
+// parseStatCPU reads utime and stime from a /proc/PID/stat line. The
+// command name (field 2) may hold spaces and parentheses, so fields are
+// counted from the last ')'.
+func parseStatCPU(b []byte) (time.Duration, error) {
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("procfs: stat: no command name")
+	}
+	f := strings.Fields(string(b[i+1:]))
+	// f[0] is field 3 (state); utime is field 14 → f[11].
+	if len(f) < 13 {
+		return 0, fmt.Errorf("procfs: stat: %d fields", len(f))
+	}
+	u, err1 := strconv.ParseInt(f[11], 10, 64)
+	s, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil || u < 0 || s < 0 {
+		return 0, fmt.Errorf("procfs: stat: bad utime/stime %q %q", f[11], f[12])
+	}
+	return time.Duration(u+s) * time.Second / clockTicks, nil
 }

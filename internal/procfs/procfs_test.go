@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 func TestReadFields(t *testing.T) {
@@ -28,4 +29,49 @@ func TestReadFields(t *testing.T) {
 	if _, err := ReadFields(filepath.Join(t.TempDir(), "missing")); err == nil {
 		t.Error("a missing file read without error")
 	}
+}
+
+func TestParseStatCPU(t *testing.T) {
+	tests := []struct {
+		name string
+		stat string
+		want time.Duration
+		ok   bool
+	}{
+		{"plain", "4242 (parley) S 1 4242 4242 0 -1 4194560 100 0 0 0 250 75 0 0 20 0 9 0", 3250 * time.Millisecond, true},
+		{"name with spaces and parens", "7 (a (b) c) R 1 7 7 0 -1 0 0 0 0 0 1 2 0 0 20 0 1 0", 30 * time.Millisecond, true},
+		{"no name", "7 a R 1", 0, false},
+		{"too short", "7 (x) R 1 2 3", 0, false},
+		{"not a number", "7 (x) R 1 7 7 0 -1 0 0 0 0 0 u s 0 0 20 0 1 0", 0, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := parseStatCPU([]byte(tt.stat))
+			if (err == nil) != tt.ok || got != tt.want {
+				t.Fatalf("parseStatCPU = %v, %v; want %v (ok %v)", got, err, tt.want, tt.ok)
+			}
+		})
+	}
+}
+
+// TestProcessCPUOfSelf: spinning makes the process's CPU time go up (it
+// counts in 10 ms ticks), so the right fields are read.
+func TestProcessCPUOfSelf(t *testing.T) {
+	before, err := ProcessCPU(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); {
+		for i := 0; i < 1e6; i++ {
+			_ = i * i
+		}
+		now, err := ProcessCPU(os.Getpid())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if now > before {
+			return
+		}
+	}
+	t.Fatal("5 s of spinning did not move the process's CPU time")
 }
