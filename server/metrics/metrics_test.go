@@ -60,16 +60,9 @@ func TestHandlerExposesNamesOnOwnRegistry(t *testing.T) {
 	a.FramesIn.WithLabelValues("ping").Inc()
 	b.Deliveries.Add(2)
 	a.GaugeFunc("connections", "open connections", func() float64 { return 5 })
-	srv := httptest.NewServer(a.Handler())
-	defer srv.Close()
-	resp, err := srv.Client().Get(srv.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	body := scrape(t, a)
 	for _, want := range []string{`parley_frames_in_total{type="ping"} 1`, "parley_connections 5", "parley_deliveries_total 0", "go_goroutines"} {
-		if !strings.Contains(string(body), want) {
+		if !strings.Contains(body, want) {
 			t.Errorf("metrics lack %q", want)
 		}
 	}
@@ -83,17 +76,27 @@ func TestFrameCountersAreTheExportedSeries(t *testing.T) {
 	m.FrameIn("send").Inc()
 	m.FrameOut("send_ack").Add(3)
 	m.FrameOut("unknown").Inc() // not a oneof name: resolved on the spot
+	body := scrape(t, m)
+	for _, want := range []string{`parley_frames_in_total{type="send"} 2`, `parley_frames_out_total{type="send_ack"} 3`, `parley_frames_out_total{type="unknown"} 1`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+}
+
+// scrape reads m's exposition through its HTTP handler, as Prometheus does.
+func scrape(t *testing.T, m *Metrics) string {
+	t.Helper()
 	srv := httptest.NewServer(m.Handler())
 	defer srv.Close()
 	resp, err := srv.Client().Get(srv.URL)
 	if err != nil {
 		t.Fatal(err)
 	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	for _, want := range []string{`parley_frames_in_total{type="send"} 2`, `parley_frames_out_total{type="send_ack"} 3`, `parley_frames_out_total{type="unknown"} 1`} {
-		if !strings.Contains(string(body), want) {
-			t.Errorf("metrics lack %q", want)
-		}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
 	}
+	return string(body)
 }

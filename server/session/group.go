@@ -365,13 +365,7 @@ func handleGroupSend(ctx context.Context, s *Session, f *pb.ClientFrame) error {
 	for i, a := range targets {
 		entries[i] = &store.Entry{Device: a, Payload: p, Expires: now.Add(s.env.QueueTTL)}
 	}
-	if err := s.waitSendRoom(); err != nil {
-		return err
-	}
-	onVisible := s.handOverOnVisible(entries) // fresh.go
-	pend := s.env.Store.EnqueueAsync(ctx, entries, onVisible)
-	s.addSend(&inflightSend{id: f.Id, messageID: m.MessageId, nowMS: now.UnixMilli(), pending: pend, entries: entries, handed: onVisible != nil})
-	return nil
+	return s.enqueueSend(ctx, f.Id, m.MessageId, now.UnixMilli(), entries) // inflight.go
 }
 
 // groupTargets compares the devices a GroupSend names with every member

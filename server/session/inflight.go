@@ -1,6 +1,7 @@
 package session
 
 import (
+	"context"
 	"slices"
 	"sync"
 
@@ -53,6 +54,20 @@ func (s *Session) waitSendRoom() error {
 		s.mu.Unlock()
 		<-ch
 	}
+}
+
+// enqueueSend hands a Send's entries to the store without waiting for the
+// sync and queues the Send for the acker, which answers it once durable.
+// Small fan-outs are handed to their devices by the store the moment they
+// are visible (fresh.go), the rest by the acker. Only the reader calls it.
+func (s *Session) enqueueSend(ctx context.Context, id uint64, messageID []byte, nowMS int64, entries []*store.Entry) error {
+	if err := s.waitSendRoom(); err != nil {
+		return err
+	}
+	onVisible := s.handOverOnVisible(entries) // fresh.go
+	p := s.env.Store.EnqueueAsync(ctx, entries, onVisible)
+	s.addSend(&inflightSend{id: id, messageID: messageID, nowMS: nowMS, pending: p, entries: entries, handed: onVisible != nil})
+	return nil
 }
 
 // addSend queues an in-flight Send for the acker, starting it if needed.

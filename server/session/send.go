@@ -70,13 +70,7 @@ func handleSend(ctx context.Context, s *Session, f *pb.ClientFrame) error {
 	// once the batch is durable, so the next
 	// frame is read while this one is on its way to disk and concurrent
 	// sends share syncs.
-	if err := s.waitSendRoom(); err != nil {
-		return err
-	}
-	onVisible := s.handOverOnVisible(entries) // fresh.go
-	p := s.env.Store.EnqueueAsync(ctx, entries, onVisible)
-	s.addSend(&inflightSend{id: f.Id, messageID: m.MessageId, nowMS: now.UnixMilli(), pending: p, entries: entries, handed: onVisible != nil})
-	return nil
+	return s.enqueueSend(ctx, f.Id, m.MessageId, now.UnixMilli(), entries) // inflight.go
 }
 
 // checkSend validates what can be checked without the store.

@@ -257,7 +257,7 @@ func (s *Store) commitGroup(group []*request, counters map[string]seqCounter) {
 			return
 		}
 		s.stats.unsynced.Add(1)
-		s.countGroup(group, g)
+		s.stats.count(len(group), g.entries, g.dels)
 		s.answer(group)
 		return
 	}
@@ -282,9 +282,7 @@ func (s *Store) commitGroup(group []*request, counters map[string]seqCounter) {
 		case r.kind == reqAck && !r.sync:
 			close(r.done)
 		case r.onVisible != nil && r.err == nil && len(r.seqs) > 0:
-			for i, e := range r.entries {
-				e.Seq = r.seqs[i]
-			}
+			r.assignSeqs()
 			s.callVisible(r)
 			durable = append(durable, r)
 		default:
@@ -312,10 +310,18 @@ func (s *Store) answer(group []*request) {
 	}
 }
 
-func (s *Store) countGroup(group []*request, g *groupState) {
-	s.stats.requests.Add(uint64(len(group)))
-	s.stats.entries.Add(g.entries)
-	s.stats.deleted.Add(g.dels)
+// assignSeqs sets the entries' Seq to the seqs the committer gave them.
+func (r *request) assignSeqs() {
+	for i, e := range r.entries {
+		e.Seq = r.seqs[i]
+	}
+}
+
+// count adds a committed batch to the stats.
+func (st *stats) count(requests int, entries, dels uint64) {
+	st.requests.Add(uint64(requests))
+	st.entries.Add(entries)
+	st.deleted.Add(dels)
 }
 
 // syncJob is a synced batch the committer applied and the syncer waits on.
@@ -343,21 +349,12 @@ func (s *Store) syncLoop() {
 			s.log.Error("queue batch sync failed", "requests", len(j.group), "err", err)
 			// The committer's counters stay: the seqs were visible, so
 			// handing them out again would be worse than a gap.
-			s.recent.forget(j.recent)
-			for _, r := range j.group {
-				if r.err == nil {
-					r.err = fmt.Errorf("sync queue batch: %w", err)
-				}
-				r.seqs, r.acked, r.n, r.made, r.mseqs = nil, nil, 0, nil, nil
-			}
-			s.answer(j.group)
+			s.failRequests(j.group, j.recent, fmt.Errorf("sync queue batch: %w", err))
 			continue
 		}
 		s.stats.syncNanos.Add(int64(time.Since(j.start)))
 		s.stats.syncs.Add(1)
-		s.stats.requests.Add(uint64(j.requests))
-		s.stats.entries.Add(j.entries)
-		s.stats.deleted.Add(j.dels)
+		s.stats.count(j.requests, j.entries, j.dels)
 		s.answer(j.group)
 	}
 }
@@ -370,7 +367,14 @@ func (s *Store) failGroup(group []*request, g *groupState, err error) {
 	for k := range g.touched {
 		delete(g.counters, k)
 	}
-	s.recent.forget(g.recent)
+	s.failRequests(group, g.recent, err)
+}
+
+// failRequests answers requests whose batch was not made durable with err
+// (unless one of their own came first), dropping every result, and forgets
+// the batch's entries in the recent-entry cache.
+func (s *Store) failRequests(group []*request, recent []entryRef, err error) {
+	s.recent.forget(recent)
 	for _, r := range group {
 		if r.err == nil {
 			r.err = err

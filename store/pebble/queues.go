@@ -36,9 +36,7 @@ func (s *Store) Enqueue(ctx context.Context, entries []*store.Entry) error {
 	if err := s.submit(ctx, r); err != nil {
 		return fmt.Errorf("enqueue %d entries: %w", len(entries), err)
 	}
-	for i, e := range entries {
-		e.Seq = r.seqs[i]
-	}
+	r.assignSeqs()
 	return nil
 }
 
@@ -218,9 +216,7 @@ func (p *pending) Wait() error {
 	if p.r.err != nil {
 		return fmt.Errorf("enqueue %d entries: %w", len(p.entries), p.r.err)
 	}
-	for i, e := range p.entries {
-		e.Seq = p.r.seqs[i]
-	}
+	p.r.assignSeqs()
 	return nil
 }
 
