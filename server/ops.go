@@ -109,8 +109,8 @@ func (o *ops) register(raw store.Store) {
 		return max(n.cfg.Now().Sub(enq).Seconds(), 0)
 	})
 	if ps, ok := raw.(interface{ Stats() pebble.Stats }); ok {
-		m.CounterFunc("store_syncs_total", "Synced batches written by the store's committer.", func() float64 { return float64(ps.Stats().Syncs) })
-		m.CounterFunc("store_sync_seconds_total", "Time the committer spent committing synced batches.", func() float64 { return ps.Stats().SyncTime.Seconds() })
+		m.CounterFunc("store_syncs_total", "WAL syncs of the store, each making one or more applied batches durable.", func() float64 { return float64(ps.Stats().Syncs) })
+		m.CounterFunc("store_sync_seconds_total", "Per WAL sync, the time from applying the oldest batch it covers to the end of the sync, summed.", func() float64 { return ps.Stats().SyncTime.Seconds() })
 		m.CounterFunc("store_entries_written_total", "Queue entries written by the committer.", func() float64 { return float64(ps.Stats().Entries) })
 		m.GaugeFunc("store_entries_per_sync", "Group-commit factor since start: queue entries per sync.", func() float64 { return ps.Stats().EntriesPerSync() })
 	}

@@ -119,7 +119,6 @@ func (s *Store) commitLoop() {
 	}()
 	counters := make(map[string]seqCounter) // device (addr key) → its counter
 	group := make([]*request, 0, s.opts.MaxGroup)
-	var lastSync time.Time // when the last batch that needed a sync was taken
 	for {
 		// Once Close has begun, queued requests are answered with ErrClosed
 		// rather than committed: prefer quit over more work.
@@ -136,19 +135,10 @@ func (s *Store) commitLoop() {
 		case r := <-s.reqs:
 			group = append(group[:0], r)
 		}
+		// No waiting here: a group is applied as soon as it is taken, so an
+		// entry is visible, and an ack answered, without waiting for the
+		// sync interval; the syncer gathers the groups into fewer syncs.
 		group = s.gather(group)
-		// Sized by load: when syncs come closer together than
-		// MinSyncInterval, let the next batch gather for the rest of the
-		// interval. Each fdatasync costs ~90 µs of kernel CPU here, and at
-		// a few thousand messages per second they were the node's largest
-		// cost per message (docs/benchmarks.md); an idle node never waits.
-		if needsSync(group) {
-			if wait := s.opts.MinSyncInterval - time.Since(lastSync); wait > 0 && len(group) < s.opts.MaxGroup {
-				time.Sleep(wait)
-				group = s.gather(group)
-			}
-			lastSync = time.Now()
-		}
 		if len(counters) > maxCachedCounters {
 			// Bound the cache on nodes with millions of devices; a dropped
 			// counter costs one Get when its device next receives.
@@ -170,17 +160,6 @@ func (s *Store) gather(group []*request) []*request {
 		}
 	}
 	return group
-}
-
-// needsSync reports whether a batch of group will be synced (the
-// committer's sync policy, doc.go): anything but AckAndEnqueue's.
-func needsSync(group []*request) bool {
-	for _, r := range group {
-		if r.kind != reqAck || r.sync {
-			return true
-		}
-	}
-	return false
 }
 
 // failPending answers requests still queued when Close began. Close flipped
@@ -248,29 +227,22 @@ func (s *Store) commitGroup(group []*request, counters map[string]seqCounter) {
 		s.testHookBeforeCommit(len(group))
 	}
 	start := time.Now()
+	// Applied now, made durable by the syncer: the batch is readable before
+	// it is durable, so the next group is staged, and the entries are
+	// handed to online devices, while the WAL syncs. The WAL holds batches
+	// in the order they became visible, so a sync covers every batch
+	// applied before it.
+	err := g.b.Commit(pebble.NoSync)
+	g.b.Close()
+	if err != nil {
+		s.log.Error("queue batch commit failed", "requests", len(group), "err", err)
+		s.failGroup(group, g, fmt.Errorf("commit queue batch: %w", err))
+		return
+	}
 	if !g.sync {
-		err := g.b.Commit(pebble.NoSync)
-		g.b.Close()
-		if err != nil {
-			s.log.Error("queue batch commit failed", "requests", len(group), "err", err)
-			s.failGroup(group, g, fmt.Errorf("commit queue batch: %w", err))
-			return
-		}
 		s.stats.unsynced.Add(1)
 		s.stats.count(len(group), g.entries, g.dels)
 		s.answer(group)
-		return
-	}
-	// Applied now, synced by the syncer: the batch is readable before it is
-	// durable, so the next group is staged, and the entries are handed to
-	// online devices, while the WAL syncs. Pebble orders the WAL as it
-	// orders visibility, so the syncer answering in this order never
-	// reports a batch durable before an earlier one.
-	if err := s.db.ApplyNoSyncWait(g.b, pebble.Sync); err != nil {
-		// Not closed: Pebble may still hold the batch for its WAL writer,
-		// and a batch must not be closed before its SyncWait.
-		s.log.Error("queue batch commit failed", "requests", len(group), "err", err)
-		s.failGroup(group, g, fmt.Errorf("commit queue batch: %w", err))
 		return
 	}
 	// Requests that need no sync of their own (AckAndEnqueue's, doc.go) are
@@ -289,7 +261,7 @@ func (s *Store) commitGroup(group []*request, counters map[string]seqCounter) {
 			durable = append(durable, r)
 		}
 	}
-	s.syncing <- syncJob{b: g.b, group: durable, requests: len(group), recent: g.recent, start: start, entries: g.entries, dels: g.dels}
+	s.syncing <- syncJob{group: durable, requests: len(group), recent: g.recent, start: start, entries: g.entries, dels: g.dels}
 }
 
 // callVisible runs a request's onVisible, turning a panic into a log line:
@@ -324,9 +296,8 @@ func (st *stats) count(requests int, entries, dels uint64) {
 	st.deleted.Add(dels)
 }
 
-// syncJob is a synced batch the committer applied and the syncer waits on.
+// syncJob is a batch the committer applied that waits for a WAL sync.
 type syncJob struct {
-	b        *pebble.Batch
 	group    []*request // the requests still to answer
 	requests int        // all requests of the batch, for Stats
 	recent   []entryRef
@@ -335,27 +306,61 @@ type syncJob struct {
 	dels     uint64
 }
 
-// syncLoop answers the groups of synced batches once their WAL sync is
-// done, in the order the committer applied them. Pebble's WAL writer syncs
-// everything written while one sync runs with the next, so the committer
-// going on while this waits is what lets batches share an fsync without
-// waiting for one before becoming visible.
+// syncLoop makes applied batches durable and answers their requests, in
+// the order the committer applied them. One WAL sync covers every batch
+// applied before it, so the batches that arrive while a sync runs, or
+// within MinSyncInterval of the last one, share the next: each fdatasync
+// costs ~90 µs of kernel CPU here (docs/benchmarks.md), and an idle node
+// never waits. The wait is the syncer's alone: the committer goes on
+// applying, so visibility and acks never wait for the interval.
 func (s *Store) syncLoop() {
 	defer close(s.synced)
+	var jobs []syncJob
+	var lastSync time.Time // when the last sync started
 	for j := range s.syncing {
-		err := j.b.SyncWait()
-		j.b.Close()
-		if err != nil {
-			s.log.Error("queue batch sync failed", "requests", len(j.group), "err", err)
-			// The committer's counters stay: the seqs were visible, so
-			// handing them out again would be worse than a gap.
-			s.failRequests(j.group, j.recent, fmt.Errorf("sync queue batch: %w", err))
-			continue
+		jobs = append(jobs[:0], j)
+		jobs = s.gatherJobs(jobs)
+		if wait := s.opts.MinSyncInterval - time.Since(lastSync); wait > 0 {
+			time.Sleep(wait)
+			jobs = s.gatherJobs(jobs)
 		}
-		s.stats.syncNanos.Add(int64(time.Since(j.start)))
-		s.stats.syncs.Add(1)
-		s.stats.count(j.requests, j.entries, j.dels)
-		s.answer(j.group)
+		lastSync = time.Now()
+		// An empty record written with Sync: Pebble syncs the WAL through
+		// it, and so through every batch applied before it.
+		err := s.db.LogData(nil, pebble.Sync)
+		if err != nil {
+			s.log.Error("queue sync failed", "batches", len(jobs), "err", err)
+		} else {
+			s.stats.syncs.Add(1)
+			s.stats.syncNanos.Add(int64(time.Since(jobs[0].start)))
+		}
+		for i := range jobs {
+			j := &jobs[i]
+			if err != nil {
+				// The committer's counters stay: the seqs were visible, so
+				// handing them out again would be worse than a gap.
+				s.failRequests(j.group, j.recent, fmt.Errorf("sync queue batch: %w", err))
+				continue
+			}
+			s.stats.count(j.requests, j.entries, j.dels)
+			s.answer(j.group)
+		}
+		clear(jobs)
+	}
+}
+
+// gatherJobs adds to jobs every applied batch already waiting.
+func (s *Store) gatherJobs(jobs []syncJob) []syncJob {
+	for {
+		select {
+		case j, ok := <-s.syncing:
+			if !ok {
+				return jobs
+			}
+			jobs = append(jobs, j)
+		default:
+			return jobs
+		}
 	}
 }
 

@@ -53,12 +53,14 @@
 // one committer goroutine. It
 // takes every request pending on its channel (up to Options.MaxGroup), stages
 // them in one batch, assigning seqs from per-device counters loaded lazily
-// from the c keys, and applies the batch: it is readable at once. A second
-// goroutine, the syncer, waits for the batch's WAL sync and then answers
-// its callers, in the order the batches were applied; meanwhile the
-// committer goes on with the next group, and Pebble's WAL writer syncs
-// everything written during one fdatasync with the next. Senders that
-// arrive during a sync therefore share the next one. Because seqs are
+// from the c keys, and commits the batch without a sync: it is readable at
+// once. A second goroutine, the syncer, makes applied batches durable by
+// writing an empty record with Sync (Pebble syncs the WAL through it, and
+// the WAL holds batches in the order they became visible), then answers
+// their callers in apply order. Batches applied while a sync runs, or
+// within Options.MinSyncInterval of the last one, share the next sync; the
+// committer never waits for the interval, so neither visibility nor an
+// ack's answer does. Because seqs are
 // assigned and applied by the same goroutine and a batch becomes visible
 // atomically, a reader polling ReadQueue(after=last seen) can never see seq
 // N before all lower seqs of that device. Stats reports syncs and entries

@@ -73,14 +73,15 @@ func TestGroupCommitSharesSyncs(t *testing.T) {
 	}
 	st := s.Stats()
 	t.Logf("stats: %+v (%.1f entries per sync)", st, st.EntriesPerSync())
-	// One sync for the first batch, one for everyone who queued behind it
-	// (the first batch may already have gathered them all).
-	want := uint64(2)
+	// One sync for the first batch, one for everyone who queued behind it;
+	// one in all when the first batch gathered them all, or when the syncer
+	// took both batches before its first sync. Never one per caller.
+	maxSyncs := uint64(2)
 	if firstGroup.Load() == callers {
-		want = 1
+		maxSyncs = 1
 	}
-	if st.Syncs != want || st.Entries != callers || st.Requests != callers {
-		t.Fatalf("%d callers took %d syncs for %d entries in %d requests (first batch %d); want %d syncs", callers, st.Syncs, st.Entries, st.Requests, firstGroup.Load(), want)
+	if st.Syncs < 1 || st.Syncs > maxSyncs || st.Entries != callers || st.Requests != callers {
+		t.Fatalf("%d callers took %d syncs for %d entries in %d requests (first batch %d); want 1 to %d syncs", callers, st.Syncs, st.Entries, st.Requests, firstGroup.Load(), maxSyncs)
 	}
 }
 

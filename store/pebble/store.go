@@ -68,12 +68,12 @@ type Store struct {
 
 // Stats are counters for metrics; every field only grows.
 type Stats struct {
-	Syncs    uint64        // synced batches written by the committer
-	Unsynced uint64        // batches of deletions only, committed without a sync of their own
+	Syncs    uint64        // WAL syncs by the syncer, each covering one or more batches
+	Unsynced uint64        // batches of deletions only, left for a later sync
 	Requests uint64        // Enqueue, Ack and expiry requests they carried
 	Entries  uint64        // queue entries written
 	Deleted  uint64        // queue entries deleted by Ack or expiry
-	SyncTime time.Duration // total time from applying those batches to the end of their sync
+	SyncTime time.Duration // total over syncs of the time from applying the oldest batch a sync covers to its end
 	// SingleDeleteMisuse counts deletions Pebble found applied to a key
 	// written more than once; it must stay 0 (pebbleOptions).
 	SingleDeleteMisuse uint64
