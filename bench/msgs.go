@@ -133,6 +133,7 @@ func Msgs(ctx context.Context, cfg MsgsConfig) (*Result, error) {
 	}
 	before := t.sample(ctx)
 	selfBefore, _ := procCPU(os.Getpid())
+	selfWaitBefore := runDelay(os.Getpid())
 	var ruBefore syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ruBefore)
 	if cfg.Rate > 0 {
@@ -143,6 +144,12 @@ func Msgs(ctx context.Context, cfg MsgsConfig) (*Result, error) {
 	}
 	after := t.sample(ctx)
 	selfAfter, _ := procCPU(os.Getpid())
+	selfWait := runDelay(os.Getpid())
+	if selfWait >= 0 && selfWaitBefore >= 0 {
+		selfWait -= selfWaitBefore
+	} else {
+		selfWait = -1
+	}
 	var ruAfter syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ruAfter)
 	inWindow := cnt.deliveredInWindow.Load()
@@ -186,6 +193,7 @@ func Msgs(ctx context.Context, cfg MsgsConfig) (*Result, error) {
 	r.set("receipts", cnt.receiptIDs.Load())
 	r.setNodeCPU(t, before, after, float64(inWindow), "node_cpu_us_per_msg")
 	r.setRunCosts(t, after, selfAfter-selfBefore, float64(inWindow), "bench_cpu_us_per_msg", cnt.firstErr)
+	r.setCPUWait(t, before, after, selfWait, after.proc.At.Sub(before.proc.At))
 	if sent := cnt.sent.Load(); sent > 0 {
 		// Per message written rather than delivered: steady even when the
 		// node falls behind and delivers fewer in the window than were sent.

@@ -57,6 +57,17 @@ func TestMsgs(t *testing.T) {
 			if num(t, m, "node_cpu_us_per_msg") <= 0 {
 				t.Errorf("node_cpu_us_per_msg missing or zero")
 			}
+			// How short of CPU the run was: read from /proc and the node's
+			// /metrics, so present whenever those are (they are here).
+			for _, k := range []string{"node_cpu_wait_pct", "bench_cpu_wait_pct"} {
+				if v := num(t, m, k); v < 0 {
+					t.Errorf("%s = %v", k, v)
+				}
+			}
+			s50, s90, s99 := num(t, m, "node_sched_latency_p50_ms"), num(t, m, "node_sched_latency_p90_ms"), num(t, m, "node_sched_latency_p99_ms")
+			if s50 < 0 || s90 < s50 || s99 < s90 || s99 > 100 {
+				t.Errorf("node sched latency p50 %v p90 %v p99 %v ms", s50, s90, s99)
+			}
 		})
 	}
 }

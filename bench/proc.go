@@ -16,6 +16,7 @@ type ProcSample struct {
 	At        time.Time
 	RSS       int64 // bytes, VmRSS
 	CPU       time.Duration
+	RunDelay  time.Duration // threads' time waiting for a CPU; -1 unknown
 	Threads   int
 	Slab      int64 // bytes, system-wide
 	SUnreclm  int64 // bytes, system-wide SUnreclaim
@@ -27,7 +28,7 @@ type ProcSample struct {
 // sampleProc reads pid's memory and CPU plus the kernel's slab and socket
 // figures. pid 0 reads only the kernel.
 func sampleProc(pid int) (ProcSample, error) {
-	s := ProcSample{At: time.Now()}
+	s := ProcSample{At: time.Now(), RunDelay: -1}
 	if pid > 0 {
 		st, err := readKV(fmt.Sprintf("/proc/%d/status", pid))
 		if err != nil {
@@ -40,6 +41,7 @@ func sampleProc(pid int) (ProcSample, error) {
 			return s, err
 		}
 		s.CPU = cpu
+		s.RunDelay = runDelay(pid)
 	}
 	mi, err := readKV("/proc/meminfo")
 	if err != nil {
@@ -64,6 +66,16 @@ func readKV(path string) (map[string]int64, error) {
 		out[k] = f.Value
 	}
 	return out, nil
+}
+
+// runDelay is how long pid's threads have waited for a CPU, -1 when the
+// kernel does not say (no schedstats).
+func runDelay(pid int) time.Duration {
+	d, err := procfs.ProcessRunDelay(pid)
+	if err != nil {
+		return -1
+	}
+	return d
 }
 
 // procCPU is utime+stime of pid.

@@ -121,6 +121,30 @@ func (r *Result) setRunCosts(t Target, after nodeSample, benchCPU time.Duration,
 	}
 }
 
+// setCPUWait adds how short of CPU node and bench were between two
+// samples: their threads' time waiting for a CPU as a share of wall time
+// (100 % = one thread always waiting), and the node's scheduling latency
+// (the time its goroutines waited to run once ready) from /metrics.
+func (r *Result) setCPUWait(t Target, a, b nodeSample, benchWait time.Duration, wall time.Duration) {
+	if wall <= 0 {
+		return
+	}
+	if t.PID > 0 && a.procErr == nil && b.procErr == nil && a.proc.RunDelay >= 0 && b.proc.RunDelay >= 0 {
+		r.set("node_cpu_wait_pct", 100*(b.proc.RunDelay-a.proc.RunDelay).Seconds()/b.proc.At.Sub(a.proc.At).Seconds())
+	}
+	if benchWait >= 0 {
+		r.set("bench_cpu_wait_pct", 100*benchWait.Seconds()/wall.Seconds())
+	}
+	for _, q := range []struct {
+		key string
+		q   float64
+	}{{"node_sched_latency_p50_ms", 0.5}, {"node_sched_latency_p90_ms", 0.9}, {"node_sched_latency_p99_ms", 0.99}} {
+		if v, ok := histogramQuantile(a.sched, b.sched, q.q); ok {
+			r.set(q.key, v*1e3)
+		}
+	}
+}
+
 // setNodeCPU adds node CPU figures between two samples.
 func (r *Result) setNodeCPU(t Target, a, b nodeSample, per float64, key string) {
 	if t.PID == 0 || a.procErr != nil || b.procErr != nil {

@@ -36,9 +36,10 @@ type Target struct {
 type nodeSample struct {
 	proc     ProcSample
 	stats    *admin.Stats
-	heap     int64 // go_memstats_heap_inuse_bytes, -1 unknown
-	stack    int64 // go_memstats_stack_inuse_bytes, -1 unknown
-	gorouts  int64 // go_goroutines, -1 unknown
+	heap     int64    // go_memstats_heap_inuse_bytes, -1 unknown
+	stack    int64    // go_memstats_stack_inuse_bytes, -1 unknown
+	gorouts  int64    // go_goroutines, -1 unknown
+	sched    []bucket // parley_sched_latency_seconds, nil unknown
 	procErr  error
 	statsErr error
 }
@@ -57,6 +58,7 @@ func (t Target) sample(ctx context.Context) nodeSample {
 	if t.HTTP != "" {
 		if m, err := scrapeMetrics(ctx, "http://"+t.HTTP+"/metrics"); err == nil {
 			s.heap, s.stack, s.gorouts = metric(m, "go_memstats_heap_inuse_bytes"), metric(m, "go_memstats_stack_inuse_bytes"), metric(m, "go_goroutines")
+			s.sched = histogram(m, "parley_sched_latency_seconds")
 		}
 	}
 	return s
@@ -69,8 +71,9 @@ func metric(m map[string]float64, name string) int64 {
 	return -1
 }
 
-// scrapeMetrics reads unlabelled samples of a Prometheus text exposition
-// (at most 4 MiB).
+// scrapeMetrics reads the samples of a Prometheus text exposition (at most
+// 4 MiB): unlabelled ones by name, labelled ones by name and labels as
+// written (`x_bucket{le="0.001"}`).
 func scrapeMetrics(ctx context.Context, url string) (map[string]float64, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
@@ -93,15 +96,22 @@ func parseMetrics(r io.Reader) (map[string]float64, error) {
 	sc := bufio.NewScanner(r)
 	for sc.Scan() {
 		line := sc.Text()
-		if line == "" || line[0] == '#' || strings.ContainsRune(line, '{') {
+		if line == "" || line[0] == '#' {
 			continue
 		}
-		f := strings.Fields(line)
-		if len(f) < 2 {
+		// Label values may hold spaces; the value follows the closing brace.
+		key, rest := line, ""
+		if i := strings.LastIndexByte(line, '}'); i >= 0 {
+			key, rest = line[:i+1], line[i+1:]
+		} else if k, r, ok := strings.Cut(line, " "); ok {
+			key, rest = k, r
+		}
+		f := strings.Fields(rest)
+		if len(f) < 1 {
 			continue
 		}
-		if v, err := strconv.ParseFloat(f[1], 64); err == nil {
-			out[f[0]] = v
+		if v, err := strconv.ParseFloat(f[0], 64); err == nil {
+			out[key] = v
 		}
 	}
 	return out, sc.Err()

@@ -108,7 +108,10 @@ func (c *counters) noteErr(s string) {
 	c.errMu.Unlock()
 }
 
-// verdict scans the ledgers: acked messages never delivered are missing.
+// verdict scans the ledgers: acked messages never delivered are missing,
+// and Sends neither acked nor refused are unanswered, delivered or not: the
+// node delivers a message while its disk syncs and answers the sender
+// after, so a run is not over when every message has arrived.
 func verdict(ls []*ledger) (missing, unanswered int64) {
 	for _, l := range ls {
 		l.mu.Lock()
@@ -119,7 +122,7 @@ func verdict(ls []*ledger) (missing, unanswered int64) {
 			switch {
 			case acked && !got:
 				missing++
-			case !acked && !failed && !got:
+			case !acked && !failed:
 				unanswered++
 			}
 		}

@@ -86,3 +86,47 @@ func parseStatCPU(b []byte) (time.Duration, error) {
 	}
 	return time.Duration(u+s) * time.Second / clockTicks, nil
 }
+
+// ProcessRunDelay is how long pid's threads have been ready to run while
+// waiting for a CPU: the second field of every /proc/PID/task/TID/schedstat,
+// summed. A thread that exits takes its share along, so between two
+// readings the difference can fall short; Go programs rarely end threads.
+func ProcessRunDelay(pid int) (time.Duration, error) {
+	dir := fmt.Sprintf("/proc/%d/task", pid)
+	tasks, err := os.ReadDir(dir)
+	if err != nil {
+		return 0, fmt.Errorf("procfs: %w", err)
+	}
+	var sum time.Duration
+	read := 0
+	for _, t := range tasks {
+		b, err := os.ReadFile(dir + "/" + t.Name() + "/schedstat")
+		if err != nil {
+			continue // the thread ended between the listing and the read
+		}
+		d, err := parseSchedstat(b)
+		if err != nil {
+			return 0, err
+		}
+		sum += d
+		read++
+	}
+	if read == 0 {
+		return 0, fmt.Errorf("procfs: no schedstat under %s (kernel without CONFIG_SCHEDSTATS?)", dir)
+	}
+	return sum, nil
+}
+
+// parseSchedstat reads the run-queue wait from a schedstat line: "time on
+// CPU, time waiting to run (both ns), timeslices".
+func parseSchedstat(b []byte) (time.Duration, error) {
+	f := strings.Fields(string(b))
+	if len(f) < 2 {
+		return 0, fmt.Errorf("procfs: schedstat: %d fields", len(f))
+	}
+	ns, err := strconv.ParseInt(f[1], 10, 64)
+	if err != nil || ns < 0 {
+		return 0, fmt.Errorf("procfs: schedstat: bad wait %q", f[1])
+	}
+	return time.Duration(ns), nil
+}

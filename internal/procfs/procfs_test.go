@@ -3,6 +3,8 @@ package procfs
 import (
 	"os"
 	"path/filepath"
+	"runtime"
+	"sync"
 	"testing"
 	"time"
 )
@@ -74,4 +76,57 @@ func TestProcessCPUOfSelf(t *testing.T) {
 		}
 	}
 	t.Fatal("5 s of spinning did not move the process's CPU time")
+}
+
+func TestParseSchedstat(t *testing.T) {
+	tests := []struct {
+		name string
+		line string
+		want time.Duration
+		ok   bool
+	}{
+		{"on cpu, waiting, slices", "1234567 89000 42\n", 89 * time.Microsecond, true},
+		{"one field", "1234567\n", 0, false},
+		{"not a number", "1234567 x 42\n", 0, false},
+		{"negative", "1 -5 1\n", 0, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := parseSchedstat([]byte(tt.line))
+			if (err == nil) != tt.ok || got != tt.want {
+				t.Fatalf("parseSchedstat = %v, %v; want %v (ok %v)", got, err, tt.want, tt.ok)
+			}
+		})
+	}
+}
+
+// TestProcessRunDelayOfSelf: more spinning threads than CPUs must wait for
+// one, and that wait shows up.
+func TestProcessRunDelayOfSelf(t *testing.T) {
+	before, err := ProcessRunDelay(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := runtime.NumCPU() + 2
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(n))
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); {
+		var wg sync.WaitGroup
+		for range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for end := time.Now().Add(100 * time.Millisecond); time.Now().Before(end); {
+				}
+			}()
+		}
+		wg.Wait()
+		now, err := ProcessRunDelay(os.Getpid())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if now-before >= 10*time.Millisecond {
+			return
+		}
+	}
+	t.Fatalf("%d threads spinning on %d CPUs for 5 s waited less than 10 ms for a CPU", n, runtime.NumCPU())
 }

@@ -55,11 +55,11 @@ func (m *Metrics) FrameOut(kind string) prometheus.Counter {
 	return m.FramesOut.WithLabelValues(kind)
 }
 
-// New makes a registry with the Go runtime and process collectors and the
-// node's own collectors.
+// New makes a registry with the Go runtime and process collectors, the
+// scheduling latency histogram (sched.go) and the node's own collectors.
 func New() *Metrics {
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), newSchedCollector())
 	f := factory{reg}
 	m := &Metrics{
 		reg:        reg,
