@@ -1,7 +1,9 @@
 // Package procfs reads the "Key:   value unit" files of Linux's /proc
-// (meminfo, PID/status) and a process's CPU time from PID/stat. It owns that parsing and nothing else, and
-// imports only the standard library, so the node (its collector settings)
-// and the load generator (its memory figures) read those files one way.
+// (meminfo, PID/status), a process's CPU time from PID/stat and its
+// threads' time waiting for a CPU from PID/task/*/schedstat. It owns that
+// parsing and nothing else, and imports only the standard library, so the
+// node (its collector settings) and the load generator (its memory and CPU
+// figures) read those files one way.
 package procfs
 
 import (
