@@ -135,6 +135,9 @@ func (r *Result) setCPUWait(t Target, a, b nodeSample, benchWait time.Duration, 
 	if benchWait >= 0 {
 		r.set("bench_cpu_wait_pct", 100*benchWait.Seconds()/wall.Seconds())
 	}
+	if b.procs > 0 {
+		r.set("node_gomaxprocs", b.procs)
+	}
 	for _, q := range []struct {
 		key string
 		q   float64

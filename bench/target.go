@@ -40,12 +40,13 @@ type nodeSample struct {
 	stack    int64    // go_memstats_stack_inuse_bytes, -1 unknown
 	gorouts  int64    // go_goroutines, -1 unknown
 	sched    []bucket // parley_sched_latency_seconds, nil unknown
+	procs    int64    // go_sched_gomaxprocs_threads, -1 unknown
 	procErr  error
 	statsErr error
 }
 
 func (t Target) sample(ctx context.Context) nodeSample {
-	s := nodeSample{heap: -1, stack: -1, gorouts: -1}
+	s := nodeSample{heap: -1, stack: -1, gorouts: -1, procs: -1}
 	s.proc, s.procErr = sampleProc(t.PID)
 	if t.Admin != "" && t.AdminToken != "" {
 		c := &admin.Client{Addr: t.Admin, Token: t.AdminToken}
@@ -59,6 +60,7 @@ func (t Target) sample(ctx context.Context) nodeSample {
 		if m, err := scrapeMetrics(ctx, "http://"+t.HTTP+"/metrics"); err == nil {
 			s.heap, s.stack, s.gorouts = metric(m, "go_memstats_heap_inuse_bytes"), metric(m, "go_memstats_stack_inuse_bytes"), metric(m, "go_goroutines")
 			s.sched = histogram(m, "parley_sched_latency_seconds")
+			s.procs = metric(m, "go_sched_gomaxprocs_threads")
 		}
 	}
 	return s
@@ -129,16 +131,24 @@ type SpawnedNode struct {
 // directory and waits for it to print "ready" (the lines of `parley
 // serve`). argv is normally {os.Executable(), "bench", "node"}: the bench
 // binary is the node binary, and `bench node` is `serve` on loopback ports
-// with the abuse limits off (NodeConfig).
-func SpawnNode(ctx context.Context, argv ...string) (*SpawnedNode, error) {
+// with the abuse limits off (NodeConfig). The child inherits this
+// process's environment with env (KEY=VALUE each) on top, so a setting
+// such as GOMAXPROCS can differ between the node and the load generator.
+func SpawnNode(ctx context.Context, env []string, argv ...string) (*SpawnedNode, error) {
 	if len(argv) == 0 {
 		return nil, fmt.Errorf("%w: no node command", ErrBadConfig)
+	}
+	for _, kv := range env {
+		if k, _, ok := strings.Cut(kv, "="); !ok || k == "" || strings.ContainsAny(k, " \t\n\x00") {
+			return nil, fmt.Errorf("%w: node environment %q is not KEY=VALUE", ErrBadConfig, kv)
+		}
 	}
 	dir, err := os.MkdirTemp("", "parley-bench-node-")
 	if err != nil {
 		return nil, fmt.Errorf("bench: spawn node: %w", err)
 	}
 	cmd := exec.Command(argv[0], append(argv[1:], "--data", dir)...)
+	cmd.Env = append(os.Environ(), env...) // a later KEY wins
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {

@@ -45,6 +45,11 @@ func runBench(ctx context.Context, g *globalFlags, args []string) error {
 	data := fs.String("data", "", "node data directory: server key, admin token and address")
 	httpAddr := fs.String("http", "", "node HTTP address, for /metrics when it exists")
 	spawn := fs.Bool("spawn-node", false, "run a node (parley serve with the abuse limits off) on a temporary data directory and loopback ports, and measure it")
+	var nodeEnv []string
+	fs.Func("node-env", "with --spawn-node: `KEY=VALUE` added to the node's environment only (e.g. GOMAXPROCS=4); repeatable", func(kv string) error {
+		nodeEnv = append(nodeEnv, kv)
+		return nil
+	})
 	cpuProfile := fs.String("cpuprofile", "", "write a pprof CPU profile of the load generator (this process, not the node or workers) to `FILE`: the measured window in msgs, the whole run elsewhere (go tool pprof FILE)")
 
 	var (
@@ -87,6 +92,10 @@ func runBench(ctx context.Context, g *globalFlags, args []string) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
+	if len(nodeEnv) > 0 && !*spawn {
+		fmt.Fprintln(os.Stderr, "parley bench: --node-env needs --spawn-node (a node started by hand has its own environment)")
+		return errUsage
+	}
 	common := bench.Common{CPUProfile: *cpuProfile}
 	t := &common.Target
 	if *spawn {
@@ -94,7 +103,7 @@ func runBench(ctx context.Context, g *globalFlags, args []string) error {
 		if err != nil {
 			return err
 		}
-		node, err := bench.SpawnNode(ctx, exe, "bench", "node")
+		node, err := bench.SpawnNode(ctx, nodeEnv, exe, "bench", "node")
 		if err != nil {
 			return err
 		}

@@ -3,8 +3,10 @@ package main
 import (
 	"crypto/rand"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -48,6 +50,8 @@ func TestBenchCLI(t *testing.T) {
 		{"unknown scenario", []string{"bench", "nope"}, 2},
 		{"no scenario", []string{"bench"}, 2},
 		{"bad server key", []string{"bench", "msgs", "--server-key", "x"}, 1},
+		{"node env without a spawned node", []string{"bench", "msgs", "--server-key", key, "--node-env", "GOMAXPROCS=4"}, 2},
+		{"node env not KEY=VALUE", []string{"bench", "msgs", "--spawn-node", "--node-env", "GOMAXPROCS"}, 1},
 		{"no node key", []string{"bench", "conns", "--server", "127.0.0.1:1"}, 1},
 		{"plot", []string{"bench", "plot", "--in", in, "--out", svg}, 0},
 	}
@@ -97,5 +101,28 @@ func TestBenchGroupCLI(t *testing.T) {
 		if v, ok := m[k].(float64); !ok || v < 0 {
 			t.Errorf("%s = %v, want a figure >= 0", k, m[k])
 		}
+	}
+}
+
+// TestBenchNodeEnvCLI: --node-env reaches the spawned node, and the result
+// says which GOMAXPROCS the node ran with.
+func TestBenchNodeEnvCLI(t *testing.T) {
+	t.Setenv(asParleyEnv, "1") // inherited by the spawned node
+	want := runtime.GOMAXPROCS(0) + 1
+	code, out := parley(t, "bench", "msgs", "--spawn-node", "--node-env", fmt.Sprintf("GOMAXPROCS=%d", want),
+		"--pairs", "2", "--rate", "200", "--duration", "1s")
+	if code != 0 {
+		t.Fatalf("parley bench msgs = %d; stdout %q", code, out)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	var m map[string]any
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &m); err != nil {
+		t.Fatalf("last line %q: %v", lines[len(lines)-1], err)
+	}
+	if m["node_gomaxprocs"] != float64(want) {
+		t.Errorf("node_gomaxprocs = %v, want %d from --node-env", m["node_gomaxprocs"], want)
+	}
+	if m["exactly_once"] != true {
+		t.Errorf("exactly_once = %v", m["exactly_once"])
 	}
 }
