@@ -27,10 +27,10 @@ type Options struct {
 	// MemTableSize is the size of one Pebble memtable in bytes. Zero means
 	// DefaultMemTableSize.
 	MemTableSize uint64
-	// MinSyncInterval is the least time between the starts of two synced
-	// batches: a batch that would sync sooner waits and gathers what
-	// arrives meanwhile. Zero means DefaultMinSyncInterval; negative
-	// means never wait.
+	// MinSyncInterval is the least time between the starts of two WAL
+	// syncs: batches applied sooner wait for their sync (not for being
+	// applied or visible) and share it with what arrives meanwhile. Zero
+	// means DefaultMinSyncInterval; negative means never wait.
 	MinSyncInterval time.Duration
 
 	// fs, set by tests only, is the filesystem Pebble uses (nil: the
