@@ -129,7 +129,9 @@ func (r *Result) setCPUWait(t Target, a, b nodeSample, benchWait time.Duration, 
 	if wall <= 0 {
 		return
 	}
-	if t.PID > 0 && a.procErr == nil && b.procErr == nil && a.proc.RunDelay >= 0 && b.proc.RunDelay >= 0 {
+	// A thread that ended between the samples takes its share along
+	// (procfs.ProcessRunDelay): a negative difference is left out.
+	if t.PID > 0 && a.procErr == nil && b.procErr == nil && a.proc.RunDelay >= 0 && b.proc.RunDelay >= a.proc.RunDelay {
 		r.set("node_cpu_wait_pct", 100*(b.proc.RunDelay-a.proc.RunDelay).Seconds()/b.proc.At.Sub(a.proc.At).Seconds())
 	}
 	if benchWait >= 0 {
