@@ -144,12 +144,7 @@ func Msgs(ctx context.Context, cfg MsgsConfig) (*Result, error) {
 	}
 	after := t.sample(ctx)
 	selfAfter, _ := procCPU(os.Getpid())
-	selfWait := runDelay(os.Getpid())
-	if selfWait >= selfWaitBefore && selfWaitBefore >= 0 {
-		selfWait -= selfWaitBefore
-	} else {
-		selfWait = -1 // unknown, or a thread ended between the readings
-	}
+	selfWait := waitSince(selfWaitBefore)
 	var ruAfter syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ruAfter)
 	inWindow := cnt.deliveredInWindow.Load()

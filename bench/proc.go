@@ -78,6 +78,17 @@ func runDelay(pid int) time.Duration {
 	return d
 }
 
+// waitSince is how long this process's threads waited for a CPU since
+// before (a runDelay reading), -1 when either reading is unknown or a
+// thread ended in between and took its share along.
+func waitSince(before time.Duration) time.Duration {
+	now := runDelay(os.Getpid())
+	if before < 0 || now < before {
+		return -1
+	}
+	return now - before
+}
+
 // procCPU is utime+stime of pid.
 func procCPU(pid int) (time.Duration, error) { return procfs.ProcessCPU(pid) }
 

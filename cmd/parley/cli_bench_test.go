@@ -95,6 +95,13 @@ func TestBenchGroupCLI(t *testing.T) {
 			t.Errorf("%s = %v, want > 0", k, m[k])
 		}
 	}
+	// How short of CPU node and bench were: /proc and the node's /metrics
+	// are both there for a spawned node.
+	for _, k := range []string{"node_cpu_wait_pct", "bench_cpu_wait_pct", "node_sched_latency_p99_ms"} {
+		if v, ok := m[k].(float64); !ok || v < 0 {
+			t.Errorf("%s = %v, want a figure >= 0", k, m[k])
+		}
+	}
 	// The node's CPU comes from /proc in 10 ms clock ticks, and 20 small
 	// group sends may cost the node less than one: present, not negative.
 	for _, k := range []string{"node_cpu_us_per_delivery", "node_cpu_us_per_group_send"} {
