@@ -255,7 +255,7 @@ func (g *groupRun) run(parent context.Context, r *Result) error {
 	}
 	after := t.sample(parent)
 	selfAfter, _ := procCPU(os.Getpid())
-	selfWait := waitSince(selfWaitBefore)
+	selfWaitAfter := runDelay(os.Getpid())
 	// Let duplicates, if any, show up before judging.
 	_ = sleepCtx(ctx, 200*time.Millisecond)
 	stopReaders()
@@ -291,7 +291,7 @@ func (g *groupRun) run(parent context.Context, r *Result) error {
 		r.set("node_cpu_us_per_group_send", float64((after.proc.CPU-before.proc.CPU).Microseconds())/float64(acked))
 	}
 	r.setRunCosts(t, after, selfAfter-selfBefore, float64(delivered), "bench_cpu_us_per_delivery", g.firstErr)
-	r.setCPUWait(t, before, after, selfWait, after.proc.At.Sub(before.proc.At))
+	r.setCPUWait(t, before, after, selfWaitBefore, selfWaitAfter)
 	r.note("node CPU covers GroupSends, fan-out, deliveries, the members' acks and the DELIVERED receipts they make; latency is from the moment a GroupSend is written")
 	switch {
 	case parent.Err() == nil && ctx.Err() != nil:

@@ -144,7 +144,7 @@ func Msgs(ctx context.Context, cfg MsgsConfig) (*Result, error) {
 	}
 	after := t.sample(ctx)
 	selfAfter, _ := procCPU(os.Getpid())
-	selfWait := waitSince(selfWaitBefore)
+	selfWaitAfter := runDelay(os.Getpid())
 	var ruAfter syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ruAfter)
 	inWindow := cnt.deliveredInWindow.Load()
@@ -188,7 +188,7 @@ func Msgs(ctx context.Context, cfg MsgsConfig) (*Result, error) {
 	r.set("receipts", cnt.receiptIDs.Load())
 	r.setNodeCPU(t, before, after, float64(inWindow), "node_cpu_us_per_msg")
 	r.setRunCosts(t, after, selfAfter-selfBefore, float64(inWindow), "bench_cpu_us_per_msg", cnt.firstErr)
-	r.setCPUWait(t, before, after, selfWait, after.proc.At.Sub(before.proc.At))
+	r.setCPUWait(t, before, after, selfWaitBefore, selfWaitAfter)
 	if sent := cnt.sent.Load(); sent > 0 {
 		// Per message written rather than delivered: steady even when the
 		// node falls behind and delivers fewer in the window than were sent.

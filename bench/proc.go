@@ -78,15 +78,14 @@ func runDelay(pid int) time.Duration {
 	return d
 }
 
-// waitSince is how long this process's threads waited for a CPU since
-// before (a runDelay reading), -1 when either reading is unknown or a
-// thread ended in between and took its share along.
-func waitSince(before time.Duration) time.Duration {
-	now := runDelay(os.Getpid())
-	if before < 0 || now < before {
-		return -1
+// waitBetween is the wait between two runDelay readings; false when either
+// is unknown or a thread ended in between and took its share along
+// (procfs.ProcessRunDelay), which could make it negative.
+func waitBetween(before, after time.Duration) (time.Duration, bool) {
+	if before < 0 || after < before {
+		return 0, false
 	}
-	return now - before
+	return after - before, true
 }
 
 // procCPU is utime+stime of pid.

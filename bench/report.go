@@ -125,17 +125,18 @@ func (r *Result) setRunCosts(t Target, after nodeSample, benchCPU time.Duration,
 // samples: their threads' time waiting for a CPU as a share of wall time
 // (100 % = one thread always waiting), and the node's scheduling latency
 // (the time its goroutines waited to run once ready) from /metrics.
-func (r *Result) setCPUWait(t Target, a, b nodeSample, benchWait time.Duration, wall time.Duration) {
+// benchBefore and benchAfter are runDelay readings of the bench itself,
+// taken with a and b.
+func (r *Result) setCPUWait(t Target, a, b nodeSample, benchBefore, benchAfter time.Duration) {
+	wall := b.proc.At.Sub(a.proc.At)
 	if wall <= 0 {
 		return
 	}
-	// A thread that ended between the samples takes its share along
-	// (procfs.ProcessRunDelay): a negative difference is left out.
-	if t.PID > 0 && a.procErr == nil && b.procErr == nil && a.proc.RunDelay >= 0 && b.proc.RunDelay >= a.proc.RunDelay {
-		r.set("node_cpu_wait_pct", 100*(b.proc.RunDelay-a.proc.RunDelay).Seconds()/b.proc.At.Sub(a.proc.At).Seconds())
+	if d, ok := waitBetween(a.proc.RunDelay, b.proc.RunDelay); ok && t.PID > 0 && a.procErr == nil && b.procErr == nil {
+		r.set("node_cpu_wait_pct", 100*d.Seconds()/wall.Seconds())
 	}
-	if benchWait >= 0 {
-		r.set("bench_cpu_wait_pct", 100*benchWait.Seconds()/wall.Seconds())
+	if d, ok := waitBetween(benchBefore, benchAfter); ok {
+		r.set("bench_cpu_wait_pct", 100*d.Seconds()/wall.Seconds())
 	}
 	if b.procs > 0 {
 		r.set("node_gomaxprocs", b.procs)

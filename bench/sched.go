@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"cmp"
 	"math"
 	"slices"
 	"strconv"
@@ -29,15 +30,7 @@ func histogram(m map[string]float64, name string) []bucket {
 		}
 		out = append(out, bucket{le, v})
 	}
-	slices.SortFunc(out, func(a, b bucket) int {
-		switch {
-		case a.le < b.le:
-			return -1
-		case a.le > b.le:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(out, func(a, b bucket) int { return cmp.Compare(a.le, b.le) })
 	return out
 }
 

@@ -76,11 +76,7 @@ func TestBenchGroupCLI(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("parley bench group = %d; stdout %q", code, out)
 	}
-	lines := strings.Split(strings.TrimSpace(out), "\n")
-	var m map[string]any
-	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &m); err != nil {
-		t.Fatalf("last line %q: %v", lines[len(lines)-1], err)
-	}
+	m := lastJSON(t, out)
 	want := map[string]any{
 		"scenario": "group", "size": 6.0, "sent": 20.0, "fanout_expected": 100.0, "delivered": 100.0,
 		"missing": 0.0, "duplicates": 0.0, "exactly_once": true,
@@ -121,15 +117,22 @@ func TestBenchNodeEnvCLI(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("parley bench msgs = %d; stdout %q", code, out)
 	}
-	lines := strings.Split(strings.TrimSpace(out), "\n")
-	var m map[string]any
-	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &m); err != nil {
-		t.Fatalf("last line %q: %v", lines[len(lines)-1], err)
-	}
+	m := lastJSON(t, out)
 	if m["node_gomaxprocs"] != float64(want) {
 		t.Errorf("node_gomaxprocs = %v, want %d from --node-env", m["node_gomaxprocs"], want)
 	}
 	if m["exactly_once"] != true {
 		t.Errorf("exactly_once = %v", m["exactly_once"])
 	}
+}
+
+// lastJSON decodes the JSON object a bench scenario prints as its last line.
+func lastJSON(t *testing.T, out string) map[string]any {
+	t.Helper()
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	var m map[string]any
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &m); err != nil {
+		t.Fatalf("last line %q: %v", lines[len(lines)-1], err)
+	}
+	return m
 }

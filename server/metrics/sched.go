@@ -76,7 +76,7 @@ func foldHistogram(h *metrics.Float64Histogram, bounds []float64) (count uint64,
 // (-Inf, +Inf), where the finite edge stands for the bucket.
 func midpoint(lo, hi float64) float64 {
 	switch {
-	case math.IsInf(lo, -1) || lo < 0:
+	case lo < 0: // -Inf
 		return max(hi, 0)
 	case math.IsInf(hi, 1):
 		return lo
