@@ -36,6 +36,8 @@ type Client struct {
 	statusCh    chan struct{} // guarded by mu; closed and replaced on every status change
 	keysBusy    bool          // guarded by mu: a prekey refill is running
 	supervising bool          // guarded by mu: the reconnect loop runs
+	outboxBusy  bool          // guarded by mu: a resend pass runs (outbox.go)
+	outboxMore  bool          // guarded by mu: another pass was asked for meanwhile
 
 	events chan Event
 	done   chan struct{} // closed by Close

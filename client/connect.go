@@ -69,6 +69,7 @@ func (c *Client) connectOnce(ctx context.Context) error {
 	c.conn = cn
 	c.mu.Unlock()
 	cn.start()
+	c.kickOutbox() // messages that did not reach the node last time (outbox.go)
 	c.log.Info("connected", "addr", c.cfg.ServerAddr, "user", a.User, "device", a.DeviceId)
 	c.emit(Connected{User: a.User, Device: a.DeviceId})
 	return nil

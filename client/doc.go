@@ -23,7 +23,9 @@
 //	Send: encrypt for every device of the peer and every other own device,
 //	      store the ratchet state and a PENDING history item in one batch,
 //	      then send; SendAck → SENT (✓); DELIVERED receipt → ✓✓; an
-//	      end-to-end ReadReceipt → READ.
+//	      end-to-end ReadReceipt → READ. The same batch puts the message in
+//	      the outbox (outbox.go): a send that ends without SendAck or a
+//	      refusal goes again, same id, each time the device connects.
 //	Receive: decrypt a Deliver, store the message, the new session state and
 //	      its id in the seen-set in one batch, then acknowledge. A crash in
 //	      between causes a redelivery that the seen-set drops.

@@ -16,6 +16,12 @@ var (
 	ErrAlreadyRegistered = errors.New("this device is already registered")
 	// ErrNotConnected: the call needs a live connection to the node.
 	ErrNotConnected = errors.New("not connected to the node")
+	// ErrSendPending: a send did not reach a first tick because the
+	// connection ended or the node did not answer in time. The message is
+	// stored on this device (PENDING) and sent again, under the same id,
+	// each time the device connects until the node takes or refuses it.
+	// It is returned wrapped with the cause.
+	ErrSendPending = errors.New("not on the node yet: kept on this device and sent again when connected")
 	// ErrClosed: the Client was closed.
 	ErrClosed = errors.New("client closed")
 	// ErrDeviceUnknown: the node no longer knows this device (removed or

@@ -49,5 +49,5 @@ func (c *Client) SendGroupFile(ctx context.Context, group, path string, opts Fil
 		Text: att.Caption, SentAtMs: now, ReceivedAtMs: now, Status: localpb.Status_PENDING, StatusAtMs: now,
 		GroupId: g.ID[:], GroupName: g.Name, Attachment: mustMarshal(att), AttachmentPath: abs,
 	}
-	return id, c.sendGroupContent(ctx, cn, g, id, content, item)
+	return id, c.sendGroupContent(ctx, cn, g, id, content, item, false)
 }

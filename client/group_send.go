@@ -52,31 +52,29 @@ func (c *Client) SendGroup(ctx context.Context, group, text string) (MessageID, 
 		Text: text, SentAtMs: now, ReceivedAtMs: now, Status: localpb.Status_PENDING, StatusAtMs: now,
 		GroupId: g.ID[:], GroupName: g.Name,
 	}
-	return id, c.sendGroupContent(ctx, cn, g, id, content, item)
+	return id, c.sendGroupContent(ctx, cn, g, id, content, item, false)
 }
 
 // sendGroupContent sends content (whose SyncGroupId is g's) to the group
 // under the sender key, retrying with a refreshed group when the node's
-// device set differs, and marks item ✓ once the node stored it.
-func (c *Client) sendGroupContent(ctx context.Context, cn *conn, g Group, id MessageID, content *pb.Content, item *localpb.HistoryItem) error {
+// device set differs, and marks item ✓ once the node stored it. stored
+// says item is in history already (a resend from the outbox).
+func (c *Client) sendGroupContent(ctx context.Context, cn *conn, g Group, id MessageID, content *pb.Content, item *localpb.HistoryItem, stored bool) error {
 	a, _, err := c.account()
 	if err != nil {
 		return err
 	}
-	stored := false
 	for attempt := 0; ; attempt++ {
 		if attempt > 0 {
 			// The node's view differs: fetch the group (members and signed
 			// device lists) and start over with it.
 			if _, err := c.groupRequest(ctx, &pb.ClientFrame{Body: &pb.ClientFrame_GroupGet{GroupGet: &pb.GroupGet{GroupId: g.ID[:]}}}); err != nil {
-				c.failItem(ctx, item, err)
-				return err
+				return c.failItem(ctx, item, err)
 			}
 		}
 		send, err := c.prepareGroupSend(ctx, cn, g.ID, id, content, item, !stored)
 		if err != nil {
-			c.failItem(ctx, item, err)
-			return err
+			return c.failItem(ctx, item, err)
 		}
 		stored = true
 		if h := c.testHookGroupSend.Load(); h != nil {
@@ -88,8 +86,7 @@ func (c *Client) sendGroupContent(ctx context.Context, cn *conn, g Group, id Mes
 			continue
 		}
 		if err != nil {
-			c.failItem(ctx, item, err)
-			return err
+			return c.failItem(ctx, item, err)
 		}
 		ack := r.GetSendAck()
 		if ack == nil || string(ack.GetMessageId()) != string(id[:]) {
@@ -162,6 +159,9 @@ func (c *Client) prepareGroupSend(ctx context.Context, cn *conn, gid GroupID, id
 		hk := keyGroupHistory(gid[:], c.nextTSLocked())
 		t.Set(hk, mustMarshal(item))
 		t.Set(keyMessageID(a.User, id), hk)
+		if err := keepOutgoingLocked(t, hk, id, content, "", gid[:]); err != nil {
+			return nil, err
+		}
 	}
 	// The tick record follows the recipients of the latest attempt.
 	t.Set(keyGroupReceipts(id), mustMarshal(&localpb.GroupReceipts{GroupId: gid[:], Devices: others, Members: members}))

@@ -72,15 +72,13 @@ type sendOpts struct {
 	silent    bool
 	ephemeral bool   // typing: online devices only, answered with Ok
 	groupID   []byte // pairwise content that belongs to a group
+	resend    bool   // item is stored already (outbox.go)
 }
 
 func (c *Client) sendContentOpts(ctx context.Context, to string, id MessageID, content *pb.Content, item *localpb.HistoryItem, opts sendOpts) error {
 	cn, err := c.current()
 	if err != nil {
-		if item != nil {
-			c.failItem(ctx, item, err)
-		}
-		return err
+		return c.failItem(ctx, item, err)
 	}
 	a, identity, err := c.account()
 	if err != nil {
@@ -97,28 +95,27 @@ func (c *Client) sendContentOpts(ctx context.Context, to string, id MessageID, c
 		return err
 	}
 	var itemKey []byte
+	if opts.resend {
+		itemKey = []byte{} // stored: failItem finds it by id
+	}
 	cts := map[protocol.Address]*pb.OutgoingCiphertext{} // reused across the retry
 	for attempt := 0; ; attempt++ {
 		peerDevs, err := c.devicesOf(ctx, cn, to, false)
 		if err != nil {
-			c.failItem(ctx, item, err)
-			return err
+			return c.failItem(ctx, item, err)
 		}
 		ownDevs, err := c.devicesOf(ctx, cn, a.User, false)
 		if err != nil {
-			c.failItem(ctx, item, err)
-			return err
+			return c.failItem(ctx, item, err)
 		}
 		ownDevs = slices.DeleteFunc(slices.Clone(ownDevs), func(d uint32) bool { return d == a.DeviceId })
 		peerBundles, err := c.fetchMissingBundles(ctx, cn, to, peerDevs)
 		if err != nil {
-			c.failItem(ctx, item, err)
-			return err
+			return c.failItem(ctx, item, err)
 		}
 		ownBundles, err := c.fetchMissingBundles(ctx, cn, a.User, ownDevs)
 		if err != nil {
-			c.failItem(ctx, item, err)
-			return err
+			return c.failItem(ctx, item, err)
 		}
 
 		c.cryptoMu.Lock()
@@ -157,6 +154,9 @@ func (c *Client) sendContentOpts(ctx context.Context, to string, id MessageID, c
 				itemKey = keyHistory(to, c.nextTSLocked())
 				t.Set(itemKey, mustMarshal(item))
 				t.Set(keyMessageID(a.User, id), itemKey)
+				if err := keepOutgoingLocked(t, itemKey, id, content, to, nil); err != nil {
+					return err
+				}
 			}
 			return t.commit(ctx, c.st)
 		}()
@@ -183,11 +183,7 @@ func (c *Client) sendContentOpts(ctx context.Context, to string, id MessageID, c
 			continue
 		}
 		if err != nil {
-			err = userErr(to, err)
-			if item != nil {
-				c.failItem(ctx, item, err)
-			}
-			return err
+			return c.failItem(ctx, item, userErr(to, err))
 		}
 		if opts.ephemeral && r.GetOk() != nil {
 			return nil
@@ -218,36 +214,64 @@ func envelopeType(t e2e.MessageType) pb.EnvelopeType {
 	return pb.EnvelopeType_CIPHERTEXT
 }
 
-// failItem marks a stored outgoing item FAILED (no-op for silent sends or
-// items never stored).
-func (c *Client) failItem(ctx context.Context, item *localpb.HistoryItem, cause error) {
+// failItem settles a stored outgoing item after its send failed with
+// cause, and returns the error for the caller. A transient failure leaves
+// it PENDING in the outbox (outbox.go) and wraps cause in ErrSendPending;
+// a refusal marks it FAILED and ends its outbox record. Silent sends and
+// items never stored are left alone: cause comes back as it is.
+func (c *Client) failItem(ctx context.Context, item *localpb.HistoryItem, cause error) error {
 	if item == nil {
-		return
+		return cause
 	}
 	a, _, err := c.account()
 	if err != nil {
-		return
+		return cause
 	}
-	var id MessageID
-	copy(id[:], item.MessageId)
+	id := MessageID(item.MessageId)
 	c.cryptoMu.Lock()
-	defer c.cryptoMu.Unlock()
+	ev, kept, err := c.failItemLocked(ctx, a.User, id, cause)
+	c.cryptoMu.Unlock()
+	switch {
+	case err != nil:
+		c.log.Warn("marking message failed", "id", id, "err", err)
+	case kept && !errors.Is(cause, ErrNotConnected):
+		// Still connected but unanswered: try again now rather than at
+		// the next connect.
+		c.kickOutbox()
+	case ev != nil:
+		c.emitStatus([]StatusChange{*ev})
+	}
+	if kept {
+		return fmt.Errorf("%w: %w", ErrSendPending, cause)
+	}
+	return cause
+}
+
+// failItemLocked marks our message id FAILED, unless it is past PENDING
+// or never stored; a transient cause leaves a PENDING item as it is
+// (kept). Caller holds cryptoMu.
+func (c *Client) failItemLocked(ctx context.Context, user string, id MessageID, cause error) (ev *StatusChange, kept bool, err error) {
 	t := newTxn(c.st)
-	hk, err := t.Get(ctx, keyMessageID(a.User, id))
+	hk, err := t.Get(ctx, keyMessageID(user, id))
 	if err != nil {
-		return // never stored: nothing to mark
+		return nil, false, nil // never stored: nothing to mark
 	}
 	b, err := t.Get(ctx, hk)
 	if err != nil {
-		return
+		return nil, false, nil
 	}
 	h, err := decodeHistoryItem(b)
 	if err != nil || h.Status >= localpb.Status_SENT {
-		return
+		return nil, false, nil
+	}
+	if transient(cause) {
+		return nil, h.Status == localpb.Status_PENDING, nil
 	}
 	h.Status, h.StatusAtMs, h.Error = localpb.Status_FAILED, c.cfg.Now().UnixMilli(), cause.Error()
 	t.Set(hk, mustMarshal(h))
+	t.Delete(keyOutbox(hk))
 	if err := t.commit(ctx, c.st); err != nil {
-		c.log.Warn("marking message failed", "err", err)
+		return nil, false, err
 	}
+	return &StatusChange{ID: id, Peer: h.Peer, Status: StatusFailed, At: msTime(h.StatusAtMs)}, false, nil
 }

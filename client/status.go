@@ -73,6 +73,9 @@ func (c *Client) applyStatusLocked(ctx context.Context, t *txn, sender string, i
 		}
 		h.Status, h.StatusAtMs, h.Error = localpb.Status(st), atMS, ""
 		t.Set(hk, mustMarshal(h))
+		if st >= StatusSent && st != StatusFailed {
+			t.Delete(keyOutbox(hk)) // on the node: nothing left to resend
+		}
 		evs = append(evs, StatusChange{ID: id, Peer: h.Peer, Status: st, At: msTime(atMS)})
 	}
 	return evs, nil

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -103,12 +104,17 @@ func runChat(ctx context.Context, g *globalFlags, args []string) error {
 				continue
 			}
 			id, err := d.Send(ctx, peer, line)
-			if err != nil {
+			switch {
+			case errors.Is(err, client.ErrSendPending):
+				// Kept on the device: it goes when the connection is back.
+				texts[id] = line
+				fmt.Printf("  %s: %s (goes when the connection is back)\n", statusLabel(client.StatusPending, ansi), snippet(line))
+			case err != nil:
 				fmt.Fprintf(os.Stderr, "not sent: %v\n", friendly(err, g))
-				continue
+			default:
+				texts[id] = line
+				fmt.Printf("  %s: %s\n", statusLabel(client.StatusSent, ansi), snippet(line))
 			}
-			texts[id] = line
-			fmt.Printf("  %s: %s\n", statusLabel(client.StatusSent, ansi), snippet(line))
 		case ev := <-d.Events():
 			switch ev := ev.(type) {
 			case client.Message:

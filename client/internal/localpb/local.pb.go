@@ -812,6 +812,86 @@ func (x *GroupReceipts) GetMembers() []string {
 	return nil
 }
 
+// Outgoing is a message this device stored (PENDING) but the node has not
+// acknowledged yet: what it takes to send it again after the connection
+// is back. It lives under out/<the history key's 16 hex digits> and goes
+// when the message gets its first tick or the node refuses it.
+type Outgoing struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	HistoryKey    []byte                 `protobuf:"bytes,1,opt,name=history_key,json=historyKey,proto3" json:"history_key,omitempty"`
+	MessageId     []byte                 `protobuf:"bytes,2,opt,name=message_id,json=messageId,proto3" json:"message_id,omitempty"`
+	Content       []byte                 `protobuf:"bytes,3,opt,name=content,proto3" json:"content,omitempty"`                // serialised parley.v1.Content as first sent (no padding)
+	To            string                 `protobuf:"bytes,4,opt,name=to,proto3" json:"to,omitempty"`                          // one-to-one peer; empty for a group send
+	GroupId       []byte                 `protobuf:"bytes,5,opt,name=group_id,json=groupId,proto3" json:"group_id,omitempty"` // group send
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Outgoing) Reset() {
+	*x = Outgoing{}
+	mi := &file_local_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Outgoing) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Outgoing) ProtoMessage() {}
+
+func (x *Outgoing) ProtoReflect() protoreflect.Message {
+	mi := &file_local_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Outgoing.ProtoReflect.Descriptor instead.
+func (*Outgoing) Descriptor() ([]byte, []int) {
+	return file_local_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *Outgoing) GetHistoryKey() []byte {
+	if x != nil {
+		return x.HistoryKey
+	}
+	return nil
+}
+
+func (x *Outgoing) GetMessageId() []byte {
+	if x != nil {
+		return x.MessageId
+	}
+	return nil
+}
+
+func (x *Outgoing) GetContent() []byte {
+	if x != nil {
+		return x.Content
+	}
+	return nil
+}
+
+func (x *Outgoing) GetTo() string {
+	if x != nil {
+		return x.To
+	}
+	return ""
+}
+
+func (x *Outgoing) GetGroupId() []byte {
+	if x != nil {
+		return x.GroupId
+	}
+	return nil
+}
+
 var File_local_proto protoreflect.FileDescriptor
 
 const file_local_proto_rawDesc = "" +
@@ -901,7 +981,15 @@ const file_local_proto_rawDesc = "" +
 	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\x1a7\n" +
 	"\tReadEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01*\\\n" +
+	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\"\x8f\x01\n" +
+	"\bOutgoing\x12\x1f\n" +
+	"\vhistory_key\x18\x01 \x01(\fR\n" +
+	"historyKey\x12\x1d\n" +
+	"\n" +
+	"message_id\x18\x02 \x01(\fR\tmessageId\x12\x18\n" +
+	"\acontent\x18\x03 \x01(\fR\acontent\x12\x0e\n" +
+	"\x02to\x18\x04 \x01(\tR\x02to\x12\x19\n" +
+	"\bgroup_id\x18\x05 \x01(\fR\agroupId*\\\n" +
 	"\x06Status\x12\x16\n" +
 	"\x12STATUS_UNSPECIFIED\x10\x00\x12\v\n" +
 	"\aPENDING\x10\x01\x12\b\n" +
@@ -924,7 +1012,7 @@ func file_local_proto_rawDescGZIP() []byte {
 }
 
 var file_local_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_local_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_local_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_local_proto_goTypes = []any{
 	(Status)(0),               // 0: parley.local.v1.Status
 	(*Account)(nil),           // 1: parley.local.v1.Account
@@ -935,14 +1023,15 @@ var file_local_proto_goTypes = []any{
 	(*GroupMemberRecord)(nil), // 6: parley.local.v1.GroupMemberRecord
 	(*Group)(nil),             // 7: parley.local.v1.Group
 	(*GroupReceipts)(nil),     // 8: parley.local.v1.GroupReceipts
-	nil,                       // 9: parley.local.v1.GroupReceipts.DeliveredEntry
-	nil,                       // 10: parley.local.v1.GroupReceipts.ReadEntry
+	(*Outgoing)(nil),          // 9: parley.local.v1.Outgoing
+	nil,                       // 10: parley.local.v1.GroupReceipts.DeliveredEntry
+	nil,                       // 11: parley.local.v1.GroupReceipts.ReadEntry
 }
 var file_local_proto_depIdxs = []int32{
 	0,  // 0: parley.local.v1.HistoryItem.status:type_name -> parley.local.v1.Status
 	6,  // 1: parley.local.v1.Group.members:type_name -> parley.local.v1.GroupMemberRecord
-	9,  // 2: parley.local.v1.GroupReceipts.delivered:type_name -> parley.local.v1.GroupReceipts.DeliveredEntry
-	10, // 3: parley.local.v1.GroupReceipts.read:type_name -> parley.local.v1.GroupReceipts.ReadEntry
+	10, // 2: parley.local.v1.GroupReceipts.delivered:type_name -> parley.local.v1.GroupReceipts.DeliveredEntry
+	11, // 3: parley.local.v1.GroupReceipts.read:type_name -> parley.local.v1.GroupReceipts.ReadEntry
 	4,  // [4:4] is the sub-list for method output_type
 	4,  // [4:4] is the sub-list for method input_type
 	4,  // [4:4] is the sub-list for extension type_name
@@ -961,7 +1050,7 @@ func file_local_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_local_proto_rawDesc), len(file_local_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   10,
+			NumMessages:   11,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
