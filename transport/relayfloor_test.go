@@ -2,6 +2,7 @@ package transport
 
 import (
 	"bufio"
+	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
 	"io"
@@ -45,6 +46,7 @@ const (
 const (
 	relayFloorEnv     = "PARLEY_RELAY_FLOOR_CHILD"
 	relayFloorHopsEnv = "PARLEY_RELAY_FLOOR_HOPS" // "2": Delivers take the node's two hand-overs
+	relayFloorWorkEnv = "PARLEY_RELAY_FLOOR_WORK" // CPU per Send, a time.Duration (BenchmarkRelayFloorWork)
 	relayFloorPayload = 160                       // a sealed one-to-one text message
 	relayFloorTick    = 200 * time.Microsecond    // as bench/msgs.go's pacer
 )
@@ -88,6 +90,11 @@ func runRelay() error {
 	conns := map[uint32]*relayConn{}
 	lookup := func(id uint32) *relayConn { mu.RLock(); defer mu.RUnlock(); return conns[id] }
 	go func() { _, _ = io.Copy(io.Discard, os.Stdin); os.Exit(0) }()
+	work, err := time.ParseDuration(os.Getenv(relayFloorWorkEnv))
+	if err != nil {
+		work = 0
+	}
+	burn := calibrateBurn(work)
 	// With hops, a Deliver takes the node's path instead of being written
 	// by the reader: one writer goroutine for all connections (the store's
 	// committer), which starts a goroutine per delivery to write it (the
@@ -128,6 +135,7 @@ func runRelay() error {
 				}
 				switch body := in[1:]; in[0] {
 				case fSend:
+					burn()
 					msg := body[4:12]
 					c.write(frameOf(&out, fTick, msg))
 					if dst := lookup(binary.BigEndian.Uint32(body)); dst != nil {
@@ -146,6 +154,33 @@ func runRelay() error {
 				}
 			}
 		}()
+	}
+}
+
+// calibrateBurn returns a function that spends about d of CPU (SHA-256
+// over 1 KiB, as many times as d takes on this machine, measured before
+// any load), standing for the work a real node does per message.
+func calibrateBurn(d time.Duration) func() {
+	if d <= 0 {
+		return func() {}
+	}
+	var buf [1024]byte
+	var sink [32]byte
+	best := time.Duration(1 << 62)
+	for range 5 {
+		t0 := time.Now()
+		for range 200 {
+			sink = sha256.Sum256(buf[:])
+			buf[0] = sink[0]
+		}
+		best = min(best, time.Since(t0)/200)
+	}
+	n := max(1, int(d/best))
+	return func() {
+		for range n {
+			sink = sha256.Sum256(buf[:])
+			buf[0] = sink[0]
+		}
 	}
 }
 
@@ -193,9 +228,25 @@ func BenchmarkRelayFloor(b *testing.B) {
 	}
 }
 
-func relayFloor(b *testing.B, pairs, rate, hops int) {
+// BenchmarkRelayFloorWork is the bare relay (hops=0) at 10 pairs × 20,000
+// msgs/s with CPU work added to every Send, standing for what any real node
+// must do per message on top of moving frames (the store's write, AES-GCM,
+// decoding): how delivery latency grows with that work on these cores,
+// with the load generator beside the relay as in `parley bench msgs`.
+func BenchmarkRelayFloorWork(b *testing.B) {
+	for _, work := range []time.Duration{0, 2 * time.Microsecond, 5 * time.Microsecond, 10 * time.Microsecond, 20 * time.Microsecond} {
+		b.Run(fmt.Sprintf("work=%v", work), func(b *testing.B) {
+			relayFloorWith(b, 10, 20000, 0, work)
+		})
+	}
+}
+
+func relayFloor(b *testing.B, pairs, rate, hops int) { relayFloorWith(b, pairs, rate, hops, 0) }
+
+func relayFloorWith(b *testing.B, pairs, rate, hops int, work time.Duration) {
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), relayFloorEnv+"=1", fmt.Sprintf("%s=%d", relayFloorHopsEnv, hops))
+	cmd.Env = append(os.Environ(), relayFloorEnv+"=1", fmt.Sprintf("%s=%d", relayFloorHopsEnv, hops),
+		fmt.Sprintf("%s=%v", relayFloorWorkEnv, work))
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
