@@ -212,6 +212,66 @@ func TestOfflineBacklogWindowAndDrain(t *testing.T) {
 	}
 }
 
+// A backlog of several pump passes, small messages mixed with the largest
+// ciphertexts, drains in order and exactly once while the device acks in
+// batches as a client does (the pump sizes its passes by the entries it
+// meets: session/pump.go).
+func TestLargeMixedBacklogDrains(t *testing.T) {
+	const total = 700
+	n := servertest.Start(t, server.Config{})
+	alice := servertest.Register(t, n, "alice")
+	bobKey := servertest.NewKey()
+	bob := servertest.Dial(t, n, bobKey)
+	if err := bob.Register("bob", "", 1, 1); err != nil {
+		t.Fatal(err)
+	}
+	bob.Close()
+	body := func(i int) []byte {
+		b := []byte(fmt.Sprintf("m%04d", i))
+		if i%3 == 0 {
+			b = append(b, bytes.Repeat([]byte{'x'}, protocol.MaxCiphertextSize-len(b))...)
+		}
+		return b
+	}
+	for i := range total {
+		if r, _ := alice.SendTo("bob", []uint32{1}, body(i)); r.GetSendAck() == nil {
+			t.Fatalf("send %d: %v", i, r)
+		}
+	}
+	bob = servertest.Dial(t, n, bobKey)
+	var got int
+	var pending []uint64
+	var drained *pb.QueueDrained
+	for got < total || drained == nil {
+		f, err := bob.Next()
+		if err != nil {
+			t.Fatalf("after %d messages: %v", got, err)
+		}
+		if q := f.GetQueueDrained(); q != nil {
+			drained = q
+			continue
+		}
+		d := f.GetDeliver()
+		if d == nil {
+			continue
+		}
+		if want := body(got); !bytes.Equal(d.GetEnvelope().Body, want) {
+			t.Fatalf("delivery %d is %.8q (%d bytes), want %.8q (%d bytes)", got, d.GetEnvelope().Body, len(d.GetEnvelope().Body), want, len(want))
+		}
+		got++
+		if pending = append(pending, d.Seq); len(pending) == 128 || got == total {
+			if err := bob.Write(ack(pending...)); err != nil {
+				t.Fatal(err)
+			}
+			pending = nil
+		}
+	}
+	if drained.Delivered != total {
+		t.Fatalf("QueueDrained.delivered = %d, want %d", drained.Delivered, total)
+	}
+	waitDepth(t, server.StoreOf(n.Node), protocol.Address{User: "bob", Device: 1}, 0)
+}
+
 func TestQueueExpiry(t *testing.T) {
 	var offset atomic.Int64
 	clock := func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }

@@ -43,13 +43,18 @@ type Session struct {
 	mu sync.Mutex
 	// Mailbox and pump state, guarded by mu. The bools are together so
 	// the struct stays in a small allocation class.
-	authed      bool            // not guarded: owned by the reader, see addr
-	closed      bool            // no more writes; Run is ending or Kick ran
-	delivering  bool            // startDelivery ran: kick may start pumps
-	pumping     bool            // a pump goroutine is running
-	more        bool            // kicked while pumping: look at the queue again
-	windowFull  bool            // the pump stopped with the window full; an ack restarts it
-	drainedSent bool            // QueueDrained was sent
+	authed      bool // not guarded: owned by the reader, see addr
+	closed      bool // no more writes; Run is ending or Kick ran
+	delivering  bool // startDelivery ran: kick may start pumps
+	pumping     bool // a pump goroutine is running
+	more        bool // kicked while pumping: look at the queue again
+	windowFull  bool // the pump stopped with the window full; an ack restarts it
+	drainedSent bool // QueueDrained was sent
+	// entryKiB is the payload size per entry the last pump pass saw, in
+	// KiB rounded up (0: none yet), so a pump restarted by an ack sizes
+	// its first pass too (pump.go). Only the running pump touches it;
+	// pumping, set and cleared under mu, orders one pump before the next.
+	entryKiB    uint8
 	inflight    int32           // sent and not yet acknowledged
 	initialSent uint32          // Deliver frames sent before QueueDrained (shares a word with inflight)
 	parkSlot    park.Slot       // the reader's slot in Env.Parker (zero: none); the reader writes it under mu
