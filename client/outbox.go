@@ -153,9 +153,12 @@ func (c *Client) resendOutbox(ctx context.Context) error {
 // its outbox record (updateStatus and failItem remove it).
 func (c *Client) resendOne(ctx context.Context, key []byte, o *localpb.Outgoing) error {
 	b, err := c.st.Get(ctx, o.HistoryKey)
-	if err != nil {
+	if errors.Is(err, storage.ErrNotFound) {
 		c.dropOutgoing(ctx, key) // the item is gone (history cleared)
 		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("outbox: %w", err)
 	}
 	item, err := decodeHistoryItem(b)
 	if err != nil || item.Status != localpb.Status_PENDING {

@@ -19,7 +19,10 @@ import (
 // Send encrypts text for every device of user `to` (and a copy for this
 // user's other devices), stores it in history and returns once the node has
 // stored it durably (the first tick). Follow the later ticks with Events
-// or WaitStatus.
+// or WaitStatus. If the connection ends, or the node does not answer in
+// time (or ctx ends) after the message was stored, Send returns an error
+// matching ErrSendPending: the message stays PENDING and goes again, under
+// the same id, when the device is connected (outbox.go).
 func (c *Client) Send(ctx context.Context, to, text string) (MessageID, error) {
 	var id MessageID
 	if err := protocol.ValidateHandle(to); err != nil {
