@@ -23,8 +23,14 @@ type MsgsConfig struct {
 	// scheduled time; 0 means max: every sender keeps Window Sends
 	// outstanding (closed loop, latency from the write).
 	Rate int
-	// Duration of the sending phase. Default 10 s.
+	// Duration of the measured sending phase. Default 10 s.
 	Duration time.Duration
+	// Warmup is traffic at the same rate before Duration starts (at most
+	// 1 min): its messages must arrive exactly once like the others, but
+	// no latency, rate or CPU figure counts them. A node's first seconds
+	// are its slowest (Pebble starts with small memtables); 0 measures
+	// from the first Send.
+	Warmup time.Duration
 	// Size of each ciphertext in bytes. Default 160 (a short text message
 	// after Signal's padding and MAC).
 	Size int
@@ -53,6 +59,8 @@ func Msgs(ctx context.Context, cfg MsgsConfig) (*Result, error) {
 		return nil, fmt.Errorf("%w: --size %d: want ≤ 16 KiB", ErrBadConfig, cfg.Size)
 	case cfg.Duration < 0 || cfg.Duration > time.Hour:
 		return nil, fmt.Errorf("%w: --duration %v: want ≤ 1h", ErrBadConfig, cfg.Duration)
+	case cfg.Warmup < 0 || cfg.Warmup > time.Minute:
+		return nil, fmt.Errorf("%w: --warmup %v: want ≤ 1m", ErrBadConfig, cfg.Warmup)
 	}
 	if cfg.Duration == 0 {
 		cfg.Duration = 10 * time.Second
@@ -104,7 +112,10 @@ func Msgs(ctx context.Context, cfg MsgsConfig) (*Result, error) {
 		ledgers[i] = new(ledger)
 	}
 	start := time.Now().Add(100 * time.Millisecond)
-	end := start.Add(cfg.Duration)
+	from := start.Add(cfg.Warmup)
+	end := from.Add(cfg.Duration)
+	cnt.from = int64(from.Sub(clk.t0))
+	r.set("warmup_s", cfg.Warmup.Seconds())
 	var readers sync.WaitGroup
 	senders := make([]*sender, cfg.Pairs)
 	for i := range cfg.Pairs {
@@ -131,14 +142,20 @@ func Msgs(ctx context.Context, cfg MsgsConfig) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	paced := make(chan struct{})
+	go func() {
+		defer close(paced)
+		if cfg.Rate > 0 {
+			pace(ctx, senders, cfg.Rate, cfg.Tick, clk, start, end)
+		}
+	}()
+	_ = sleepCtx(ctx, time.Until(from)) // cancelled: judged below as ever
 	before := t.sample(ctx)
 	selfBefore, _ := procCPU(os.Getpid())
 	selfWaitBefore := runDelay(os.Getpid())
 	var ruBefore syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ruBefore)
-	if cfg.Rate > 0 {
-		pace(ctx, senders, cfg.Rate, cfg.Tick, clk, start, end)
-	}
+	<-paced
 	if d := time.Until(end); d > 0 {
 		_ = sleepCtx(ctx, d)
 	}
@@ -177,7 +194,7 @@ func Msgs(ctx context.Context, cfg MsgsConfig) (*Result, error) {
 	r.set("unanswered", unanswered)
 	r.set("foreign", cnt.foreign.Load())
 	r.set("exactly_once", missing == 0 && cnt.dups.Load() == 0 && cnt.foreign.Load() == 0)
-	r.set("sent_msgs_per_s", float64(cnt.sent.Load())/secs)
+	r.set("sent_msgs_per_s", float64(cnt.sentInWindow.Load())/secs)
 	r.set("delivered_msgs_per_s", float64(inWindow)/secs)
 	r.setLatency("first_tick", &cnt.firstTick)
 	r.setLatency("latency", &cnt.delivery)
@@ -189,7 +206,7 @@ func Msgs(ctx context.Context, cfg MsgsConfig) (*Result, error) {
 	r.setNodeCPU(t, before, after, float64(inWindow), "node_cpu_us_per_msg")
 	r.setRunCosts(t, after, selfAfter-selfBefore, float64(inWindow), "bench_cpu_us_per_msg", cnt.firstErr)
 	r.setCPUWait(t, before, after, selfWaitBefore, selfWaitAfter)
-	if sent := cnt.sent.Load(); sent > 0 {
+	if sent := cnt.sentInWindow.Load(); sent > 0 {
 		// Per message written rather than delivered: steady even when the
 		// node falls behind and delivers fewer in the window than were sent.
 		r.set("bench_cpu_us_per_sent_msg", float64((selfAfter-selfBefore).Microseconds())/float64(sent))

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 )
@@ -69,5 +70,40 @@ func TestMsgs(t *testing.T) {
 				t.Errorf("node sched latency p50 %v p90 %v p99 %v ms", s50, s90, s99)
 			}
 		})
+	}
+}
+
+// A warm-up's messages must arrive exactly once like the others, but no
+// rate counts them: 1,000/s for 1 s of warm-up and 2 s measured sends
+// 3,000 and reports 1,000/s.
+func TestMsgsWarmup(t *testing.T) {
+	_, common := startNode(t, NodeConfig("", nil))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	r, err := Msgs(ctx, MsgsConfig{Common: common, Pairs: 10, Rate: 1000, Duration: 2 * time.Second, Warmup: time.Second})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, r.JSON())
+	}
+	m := decodeLast(t, r)
+	t.Logf("%s", r.JSON())
+	if m["exactly_once"] != true || num(t, m, "warmup_s") != 1 {
+		t.Fatalf("exactly_once %v warmup_s %v", m["exactly_once"], m["warmup_s"])
+	}
+	sent, delivered := num(t, m, "sent"), num(t, m, "delivered")
+	if sent < 2970 || sent > 3030 || delivered != sent {
+		t.Errorf("sent %v delivered %v: want 3,000 each (warm-up included)", sent, delivered)
+	}
+	if got := num(t, m, "sent_msgs_per_s"); got < 980 || got > 1020 {
+		t.Errorf("sent_msgs_per_s = %v, want 1,000 (the warm-up left out)", got)
+	}
+	if got := num(t, m, "delivered_msgs_per_s") * num(t, m, "duration_s"); got > 0.75*delivered {
+		t.Errorf("%v deliveries counted in the window of %v: the warm-up's are in it", got, delivered)
+	}
+}
+
+func TestMsgsRefusesLongWarmup(t *testing.T) {
+	_, err := Msgs(context.Background(), MsgsConfig{Pairs: 1, Warmup: 2 * time.Minute})
+	if !errors.Is(err, ErrBadConfig) {
+		t.Fatalf("warm-up of 2 min: %v, want ErrBadConfig", err)
 	}
 }

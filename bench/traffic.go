@@ -88,6 +88,12 @@ func grow[T any](s []T, n int) []T {
 
 // counters are the run-wide figures every stream adds to.
 type counters struct {
+	// from is the clock time (ns) the measured window starts: Sends
+	// scheduled before it are the warm-up, checked for exactly-once
+	// delivery but left out of every latency and rate. Set before any
+	// stream starts, read-only after.
+	from                            int64
+	sentInWindow                    atomic.Int64
 	sent, acked, sendErrors         atomic.Int64
 	delivered, dups, foreign        atomic.Int64
 	deliveredInWindow, receiptIDs   atomic.Int64
@@ -332,7 +338,10 @@ func (s *sender) send(lead [][]byte, at []int64) bool {
 	if len(at) > 0 {
 		written := s.clk.now()
 		for _, t := range at {
-			s.cnt.sendLag.Record(max(written-t, 0))
+			if t >= s.cnt.from {
+				s.cnt.sentInWindow.Add(1)
+				s.cnt.sendLag.Record(max(written-t, 0))
+			}
 		}
 	}
 	return true
@@ -365,7 +374,9 @@ func (r *reader) answered(replyTo uint64, id []byte, ok bool) {
 		if ok {
 			l.acked = grow(l.acked, seq)
 			l.acked[seq] = true
-			r.cnt.firstTick.Record(now - l.sentAt[seq])
+			if l.sentAt[seq] >= r.cnt.from {
+				r.cnt.firstTick.Record(now - l.sentAt[seq])
+			}
 		} else {
 			l.failed = grow(l.failed, seq)
 			l.failed[seq] = true
@@ -418,8 +429,10 @@ func (r *reader) envelope(e []byte) {
 		return
 	}
 	r.cnt.delivered.Add(1)
-	r.cnt.delivery.Record(now - sentNs)
-	if time.Now().Before(r.windowTo) {
+	if sentNs >= r.cnt.from {
+		r.cnt.delivery.Record(now - sentNs)
+	}
+	if now >= r.cnt.from && time.Now().Before(r.windowTo) {
 		r.cnt.deliveredInWindow.Add(1)
 	}
 }
@@ -439,7 +452,7 @@ func (r *reader) receipt(rc []byte) {
 		}
 		if l := r.out(stream); l != nil {
 			l.mu.Lock()
-			if int(seq) < len(l.sentAt) {
+			if int(seq) < len(l.sentAt) && l.sentAt[seq] >= r.cnt.from {
 				r.cnt.receiptLat.Record(now - l.sentAt[seq])
 			}
 			l.mu.Unlock()
