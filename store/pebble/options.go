@@ -53,10 +53,16 @@ const (
 	// prekey records on every connection and Send.
 	DefaultCacheSize = 64 << 20
 	// DefaultMemTableSize keeps a delivered-and-acknowledged entry's put,
-	// point read and delete within one memtable at tens of thousands of
-	// messages per second, so most queue churn never reaches an sstable
-	// search. Pebble's default is 4 MB.
-	DefaultMemTableSize = 32 << 20
+	// point read and delete within one memtable at 100,000 messages per
+	// second (it fills in about 130 ms there, delivery p99 is ~60 ms), so
+	// most queue churn never reaches an sstable search. Smaller inserts
+	// faster, flushes in shorter bursts and holds 24 MiB less: 8 MiB
+	// against the 32 MiB of rounds 1–5 was equal at max (104.8–117.4 k vs
+	// 89.5–108.7 k msgs/s) and in a deep drain, with delivery p50 1.07–1.33
+	// vs 1.25–1.52 ms at 20,000/s after warm-up; Pebble's default 4 MiB
+	// drained a deep backlog a third slower (docs/benchmarks.md, sixth
+	// round).
+	DefaultMemTableSize = 8 << 20
 	// DefaultMinSyncInterval trades at most this much first-tick latency,
 	// and only when syncs come faster than 1/interval, for fewer fsyncs.
 	DefaultMinSyncInterval = 500 * time.Microsecond
