@@ -112,13 +112,7 @@ func TestPendingSendGoesAgain(t *testing.T) {
 			register(t, bob, "bob")
 			aliceSt := pebbleStore(t, t.TempDir())
 			dial := &cuttable{}
-			alice := newSDK(t, n, aliceSt, dial, !tc.restart)
-			if err := alice.Register(ctx, "alice", ""); err != nil {
-				t.Fatal(err)
-			}
-			if err := alice.Connect(ctx); err != nil {
-				t.Fatal(err)
-			}
+			alice := connectedAlice(t, n, aliceSt, dial, !tc.restart)
 			if _, err := alice.Send(ctx, "bob", "before the cut"); err != nil {
 				t.Fatal(err)
 			}
@@ -206,6 +200,19 @@ func newSDK(t *testing.T, n *servertest.Node, st storage.Storage, d client.Diale
 	return c
 }
 
+// connectedAlice is newSDK registered as alice and connected.
+func connectedAlice(t *testing.T, n *servertest.Node, st storage.Storage, d client.Dialer, reconnect bool) *client.Client {
+	t.Helper()
+	c := newSDK(t, n, st, d, reconnect)
+	if err := c.Register(ctxT(t), "alice", ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Connect(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
 func outboxLen(t *testing.T, st storage.Storage) int {
 	t.Helper()
 	var n int
@@ -225,13 +232,7 @@ func TestPendingSendRefusedFails(t *testing.T) {
 	register(t, bob, "bob")
 	aliceSt := pebbleStore(t, t.TempDir())
 	dial := &cuttable{}
-	alice := newSDK(t, n, aliceSt, dial, true)
-	if err := alice.Register(ctx, "alice", ""); err != nil {
-		t.Fatal(err)
-	}
-	if err := alice.Connect(ctx); err != nil {
-		t.Fatal(err)
-	}
+	alice := connectedAlice(t, n, aliceSt, dial, true)
 	if _, err := alice.Send(ctx, "bob", "hello"); err != nil {
 		t.Fatal(err)
 	}
@@ -267,13 +268,7 @@ func TestPendingGroupSendGoesAgain(t *testing.T) {
 	bob := memDevice(t, n)
 	register(t, bob, "bob")
 	dial := &cuttable{}
-	alice := newSDK(t, n, memkv.New(), dial, true)
-	if err := alice.Register(ctx, "alice", ""); err != nil {
-		t.Fatal(err)
-	}
-	if err := alice.Connect(ctx); err != nil {
-		t.Fatal(err)
-	}
+	alice := connectedAlice(t, n, memkv.New(), dial, true)
 	if _, err := alice.CreateGroup(ctx, "pair", []string{"bob"}); err != nil {
 		t.Fatal(err)
 	}

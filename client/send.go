@@ -97,10 +97,7 @@ func (c *Client) sendContentOpts(ctx context.Context, to string, id MessageID, c
 	if err != nil {
 		return err
 	}
-	var itemKey []byte
-	if opts.resend {
-		itemKey = []byte{} // stored: failItem finds it by id
-	}
+	stored := opts.resend                                // item is in history (failItem finds it by id)
 	cts := map[protocol.Address]*pb.OutgoingCiphertext{} // reused across the retry
 	for attempt := 0; ; attempt++ {
 		peerDevs, err := c.devicesOf(ctx, cn, to, false)
@@ -153,13 +150,14 @@ func (c *Client) sendContentOpts(ctx context.Context, to string, id MessageID, c
 					cts[pa] = &pb.OutgoingCiphertext{User: set.user, DeviceId: d, Type: envelopeType(ct.Type), Body: ct.Body}
 				}
 			}
-			if item != nil && itemKey == nil {
-				itemKey = keyHistory(to, c.nextTSLocked())
-				t.Set(itemKey, mustMarshal(item))
-				t.Set(keyMessageID(a.User, id), itemKey)
-				if err := keepOutgoingLocked(t, itemKey, id, content, to, nil); err != nil {
+			if item != nil && !stored {
+				hk := keyHistory(to, c.nextTSLocked())
+				t.Set(hk, mustMarshal(item))
+				t.Set(keyMessageID(a.User, id), hk)
+				if err := keepOutgoingLocked(t, hk, id, content, to, nil); err != nil {
 					return err
 				}
+				stored = true
 			}
 			return t.commit(ctx, c.st)
 		}()

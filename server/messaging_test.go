@@ -220,11 +220,8 @@ func TestLargeMixedBacklogDrains(t *testing.T) {
 	const total = 700
 	n := servertest.Start(t, server.Config{})
 	alice := servertest.Register(t, n, "alice")
-	bobKey := servertest.NewKey()
-	bob := servertest.Dial(t, n, bobKey)
-	if err := bob.Register("bob", "", 1, 1); err != nil {
-		t.Fatal(err)
-	}
+	bob := servertest.Register(t, n, "bob")
+	bobKey := bob.Key
 	bob.Close()
 	body := func(i int) []byte {
 		b := []byte(fmt.Sprintf("m%04d", i))

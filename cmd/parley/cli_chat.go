@@ -104,17 +104,7 @@ func runChat(ctx context.Context, g *globalFlags, args []string) error {
 				continue
 			}
 			id, err := d.Send(ctx, peer, line)
-			switch {
-			case errors.Is(err, client.ErrSendPending):
-				// Kept on the device: it goes when the connection is back.
-				texts[id] = line
-				fmt.Printf("  %s: %s (goes when the connection is back)\n", statusLabel(client.StatusPending, ansi), snippet(line))
-			case err != nil:
-				fmt.Fprintf(os.Stderr, "not sent: %v\n", friendly(err, g))
-			default:
-				texts[id] = line
-				fmt.Printf("  %s: %s\n", statusLabel(client.StatusSent, ansi), snippet(line))
-			}
+			showSent(g, texts, id, line, err, ansi)
 		case ev := <-d.Events():
 			switch ev := ev.(type) {
 			case client.Message:
@@ -184,6 +174,23 @@ func markSeen(ctx context.Context, d *device, peer string, ids []client.MessageI
 		}
 	}
 	return d.MarkShown(ctx, mine...)
+}
+
+// showSent prints a line a chat just sent: ✓ once the node has it, pending
+// when it is kept on the device to go again (client.ErrSendPending), or
+// why it was not sent. Sent and pending lines are remembered in texts for
+// their later ticks.
+func showSent(g *globalFlags, texts map[client.MessageID]string, id client.MessageID, line string, err error, ansi bool) {
+	switch {
+	case errors.Is(err, client.ErrSendPending):
+		texts[id] = line
+		fmt.Printf("  %s: %s (goes when the connection is back)\n", statusLabel(client.StatusPending, ansi), snippet(line))
+	case err != nil:
+		fmt.Fprintf(os.Stderr, "not sent: %v\n", friendly(err, g))
+	default:
+		texts[id] = line
+		fmt.Printf("  %s: %s\n", statusLabel(client.StatusSent, ansi), snippet(line))
+	}
 }
 
 func snippet(s string) string {

@@ -190,17 +190,7 @@ func runGroupChat(ctx context.Context, g *globalFlags, name string) error {
 				return nil
 			}
 			id, err := d.SendGroup(ctx, grp.ID.String(), line)
-			switch {
-			case errors.Is(err, client.ErrSendPending):
-				// Kept on the device: it goes when the connection is back.
-				texts[id] = line
-				fmt.Printf("  %s: %s (goes when the connection is back)\n", statusLabel(client.StatusPending, ansi), snippet(line))
-			case err != nil:
-				fmt.Fprintf(os.Stderr, "not sent: %v\n", friendly(err, g))
-			default:
-				texts[id] = line
-				fmt.Printf("  %s: %s\n", statusLabel(client.StatusSent, ansi), snippet(line))
-			}
+			showSent(g, texts, id, line, err, ansi)
 		case ev := <-d.Events():
 			switch ev := ev.(type) {
 			case client.Message:

@@ -54,10 +54,6 @@ func (s *Session) pump(wg *sync.WaitGroup) {
 	var frames [][]byte
 	var buf []byte
 	var held []store.Entry // entries taken from the fresh queue, reused
-	perEntry := pumpFirstGuess
-	if s.entryKiB > 0 {
-		perEntry = int(s.entryKiB) << 10
-	}
 	for {
 		s.mu.Lock()
 		if s.closed {
@@ -71,7 +67,7 @@ func (s *Session) pump(wg *sync.WaitGroup) {
 		pushes := s.takePushesLocked() // ephemeral frames (social.go)
 		room := s.env.DeliveryWindow - int(s.inflight)
 		after := s.lastSent
-		limit := pumpLimit(room, perEntry)
+		limit := pumpLimit(room, s.entryBytes())
 		var fromMemory bool
 		var gen uint64
 		if room > 0 {
@@ -123,8 +119,7 @@ func (s *Session) pump(wg *sync.WaitGroup) {
 			size += len(entries[i].Payload) + 24
 		}
 		if len(entries) > 0 {
-			kib := min((size/len(entries)+1023)>>10, 255)
-			s.entryKiB, perEntry = uint8(kib), kib<<10
+			s.entryKiB = uint8(min((size/len(entries)+1023)>>10, 255))
 		}
 		if cap(buf) < size {
 			buf = make([]byte, 0, size)
@@ -180,6 +175,15 @@ func (s *Session) pump(wg *sync.WaitGroup) {
 		s.mu.Unlock()
 		return
 	}
+}
+
+// entryBytes is the payload size per entry the pump plans its next pass
+// with: what the last pass saw, or the largest before any pass has.
+func (s *Session) entryBytes() int {
+	if s.entryKiB == 0 {
+		return pumpFirstGuess
+	}
+	return int(s.entryKiB) << 10
 }
 
 // pumpLimit is how many entries the next pass takes: what the window has

@@ -22,10 +22,11 @@ func TestPumpLimit(t *testing.T) {
 		{"window full", 0, 300, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := pumpLimit(tc.room, tc.perEntry); got != tc.want {
+			got := pumpLimit(tc.room, tc.perEntry)
+			if got != tc.want {
 				t.Fatalf("pumpLimit(%d, %d) = %d, want %d", tc.room, tc.perEntry, got, tc.want)
 			}
-			if got := pumpLimit(tc.room, tc.perEntry); got*tc.perEntry > pumpBytes && got > 1 {
+			if got*tc.perEntry > pumpBytes && got > 1 {
 				t.Fatalf("a pass of %d entries of %d bytes exceeds %d bytes", got, tc.perEntry, pumpBytes)
 			}
 		})
